@@ -1,0 +1,58 @@
+# Fixroute. `make run` starts the product on the embedded default; `make test` runs the tests.
+# Both set everything up first on a fresh Debian machine with Python 3.11.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup system-packages run test test-fast test-integration bench-solomon bench-city bench-urgent clean
+
+# Debian packages: Kivy's offscreen window needs Mesa/EGL; PostgreSQL and Redis for the
+# integration tests (started by scripts/services.sh when they are not already running).
+system-packages:
+	@bash scripts/system-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  test -x $(PY) || $${PYTHON:-$(PYTHON)} -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	touch $@
+
+setup: system-packages $(VENV)/.installed
+
+run: setup
+	$(PY) server/manage.py migrate --noinput
+	$(PY) server/manage.py demo_data
+	@echo "Fixroute on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs)"
+	$(PY) server/manage.py runserver $(HOST):$(PORT)
+
+# Unit, UI and integration tests. Integration tests start their own Celery worker against the
+# local PostgreSQL and Redis (started here if installed but down); outside CI they skip if missing.
+test: setup
+	@bash scripts/services.sh || true
+	$(PY) -m pytest --ignore=tests/integration $(PYTEST_ARGS)
+	bash scripts/test-integration.sh $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest --ignore=tests/integration -m "not slow" $(PYTEST_ARGS)
+
+test-integration: $(VENV)/.installed
+	bash scripts/test-integration.sh $(PYTEST_ARGS)
+
+bench-solomon: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	$(PY) bench/solomon.py --solomon-dir ../shared/data/solomon $(BENCH_ARGS)
+
+bench-city: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	$(PY) bench/city.py $(BENCH_ARGS)
+
+bench-urgent: $(VENV)/.installed
+	$(PY) bench/urgent.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var
