@@ -1,0 +1,52 @@
+"""The outbox in the admin: read and search. Rows are written only by the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from notifications.models import SmsMessage
+
+# Delivery state is owned by notifications.services; the admin never edits it.
+STATE_FIELDS = (
+    "status",
+    "provider",
+    "provider_message_id",
+    "attempts",
+    "error",
+    "idempotency_key",
+    "created_at",
+    "updated_at",
+    "sent_at",
+)
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "to",
+        "kind",
+        "language",
+        "status",
+        "provider",
+        "attempts",
+        "created_at",
+        "sent_at",
+    )
+    list_filter = ("status", "kind", "provider", "language")
+    search_fields = ("to", "provider_message_id", "idempotency_key")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is not None and obj.status != SmsMessage.Status.QUEUED:
+            # Sending, sent or failed: the row is the record of what went out.
+            return tuple(field.name for field in SmsMessage._meta.fields)
+        return STATE_FIELDS
