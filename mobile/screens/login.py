@@ -1,0 +1,42 @@
+"""Login: username + password -> token; shows the server's refusal message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from mobile.screens import load_kv
+
+load_kv(__file__)
+
+
+class LoginScreen(Screen):
+    session = ObjectProperty(None)        # mobile.session.Session
+    sync = ObjectProperty(None)           # mobile.sync.SyncEngine
+    server_url = StringProperty("")
+    initial_username = StringProperty("")
+    busy = BooleanProperty(False)
+    error = StringProperty("")
+    pending_text = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.initial_username = self.session.username
+        self.session.bind(busy=self.setter("busy"), error=self.setter("error"))
+        self.error = self.session.error
+        self.sync.bind(pending_count=self._show_pending)
+        self._show_pending(self.sync, self.sync.pending_count)
+
+    def submit(self) -> None:
+        self.session.login(self.ids.username.text, self.ids.password.text)
+
+    def on_pre_enter(self, *_args: Any) -> None:
+        self.ids.password.text = ""
+        if self.session.username:
+            self.ids.username.text = self.session.username
+
+    def _show_pending(self, _sync: Any, count: int) -> None:
+        self.pending_text = (f"{count} change(s) not synced yet; they are sent after you log in."
+                             if count else "")

@@ -1,0 +1,190 @@
+"""Sends the outbox to the server, oldest event first, one request at a time.
+
+Per event, by the server's answer:
+
+- 200: drop the row; the job in the answer replaces ours (``on_job``).
+- refused for good (400/403/404/409/422...): keep the row as rejected with the message
+  (``on_rejected``) and go on with the next event.
+- 401: stop; the app shows the login screen (``on_auth_required``). The outbox stays.
+- no network, timeout, lost response, 5xx, 429: the row stays pending and at the head of
+  the queue; try again after a growing delay (``Clock.schedule_once``). The resend
+  carries the same ``client_event_id``, so the server spots a duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.event import EventDispatcher
+from kivy.logger import Logger
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+
+from mobile.background import run_in_background
+from mobile.services.api_client import ApiClient, AuthError, RejectedError, TransientError
+from mobile.services.location import LocationProvider
+from mobile.services.outbox import Outbox, OutboxEvent
+
+
+class Backoff:
+    """2 s, 4 s, 8 s ... capped at ``maximum``, with +-20% jitter so phones coming
+    back online together don't all knock at once."""
+
+    def __init__(self, *, first: float = 2.0, factor: float = 2.0, maximum: float = 60.0,
+                 jitter: float = 0.2) -> None:
+        self.first, self.factor, self.maximum, self.jitter = first, factor, maximum, jitter
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.first * self.factor ** self.failures, self.maximum)
+        self.failures += 1
+        return delay * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class SyncEngine(EventDispatcher):
+    pending_count = NumericProperty(0)
+    sending = BooleanProperty(False)
+    last_error = StringProperty("")     # why the head event is still pending ('' if fine)
+    retry_in = NumericProperty(0)       # seconds until the next automatic retry (0: none)
+
+    __events__ = ("on_job", "on_changed", "on_rejected", "on_auth_required")
+
+    def __init__(self, *, api: ApiClient, outbox: Outbox, location: LocationProvider,
+                 backoff: Backoff | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api = api
+        self._outbox = outbox
+        self._location = location
+        self._backoff = backoff or Backoff()
+        self._in_flight: OutboxEvent | None = None
+        self._retry_event: Any = None
+        self._paused = False
+        self._closed = False
+        self.pending_count = outbox.pending_count()
+
+    # -- what the screens call ---------------------------------------------------
+
+    def record(self, work_order_id: int, action: str) -> OutboxEvent:
+        """A tap: store it first (with time and place), then try to send."""
+        position = self._location.current()
+        event = self._outbox.add(work_order_id=work_order_id, action=action,
+                                 latitude=position[0] if position else None,
+                                 longitude=position[1] if position else None)
+        self._changed()
+        self.sync_now()
+        return event
+
+    def dismiss_rejections(self, work_order_id: int) -> None:
+        for event in self._outbox.rejected(work_order_id=work_order_id):
+            self._outbox.dismiss(event.id)
+        self._changed()
+
+    def sync_now(self) -> None:
+        """Send now instead of waiting for the next retry (tap, refresh, resume)."""
+        self._cancel_retry()
+        self._backoff.reset()
+        self._pump()
+
+    def pause(self) -> None:
+        self._paused = True
+        self._cancel_retry()
+
+    def resume(self) -> None:
+        self._paused = False
+        self.sync_now()
+
+    def close(self) -> None:
+        self._closed = True
+        self._cancel_retry()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nothing left to send (what tests wait for)."""
+        return self._in_flight is None and self.pending_count == 0
+
+    # -- events -------------------------------------------------------------------
+
+    def on_job(self, job: dict[str, Any]) -> None:
+        pass
+
+    def on_changed(self) -> None:
+        pass
+
+    def on_rejected(self, event: OutboxEvent, message: str) -> None:
+        pass
+
+    def on_auth_required(self, message: str) -> None:
+        pass
+
+    # -- the loop -----------------------------------------------------------------
+
+    def _pump(self, *_args: Any) -> None:
+        self._retry_event = None
+        self.retry_in = 0
+        if self._closed or self._paused or self._in_flight is not None or not self._api.token:
+            return
+        event = self._outbox.next_pending()
+        if event is None:
+            self.last_error = ""
+            return
+        self._in_flight = event
+        self.sending = True
+        payload = event.payload()
+        run_in_background(lambda: self._api.send_event(payload),
+                          on_done=lambda body: self._on_sent(event, body),
+                          on_error=lambda exc: self._on_failed(event, exc))
+
+    def _on_sent(self, event: OutboxEvent, body: dict[str, Any]) -> None:
+        self._in_flight = None
+        self.sending = False
+        if self._closed:
+            return
+        self._outbox.mark_sent(event.id)
+        self._backoff.reset()
+        self.last_error = ""
+        self.pending_count = self._outbox.pending_count()
+        self.dispatch("on_job", body["job"])
+        self._pump()
+
+    def _on_failed(self, event: OutboxEvent, exc: BaseException) -> None:
+        self._in_flight = None
+        self.sending = False
+        if self._closed:
+            return
+        if isinstance(exc, RejectedError):
+            self._outbox.mark_rejected(event.id, exc.message)
+            self._changed()
+            self.dispatch("on_rejected", event, exc.message)
+            self._pump()
+        elif isinstance(exc, AuthError):
+            self.last_error = exc.message
+            self.pause()
+            self.dispatch("on_auth_required", exc.message)
+        else:
+            if not isinstance(exc, TransientError):
+                Logger.exception("Fixroute: unexpected error sending %s", event.client_event_id,
+                                 exc_info=exc)
+            message = getattr(exc, "message", None) or repr(exc)
+            self._outbox.record_failure(event.id, message)
+            self.last_error = message
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        self._cancel_retry()
+        delay = self._backoff.next_delay()
+        self.retry_in = round(delay, 1)
+        self._retry_event = Clock.schedule_once(self._pump, delay)
+
+    def _cancel_retry(self) -> None:
+        if self._retry_event is not None:
+            self._retry_event.cancel()
+            self._retry_event = None
+        self.retry_in = 0
+
+    def _changed(self) -> None:
+        self.pending_count = self._outbox.pending_count()
+        self.dispatch("on_changed")

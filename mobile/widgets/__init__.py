@@ -1,0 +1,1 @@
+"""Reusable widgets and the app's colours (``theme``); ``common`` loads their kv rules."""
