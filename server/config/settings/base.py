@@ -1,0 +1,157 @@
+"""All settings. Environments differ only through the variables read in ``server.config.env``.
+
+The variables are listed in the README; every one has a default that gives the embedded
+single-machine setup (SQLite, Celery tasks run in-process, SMS printed to the console).
+"""
+
+from __future__ import annotations
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from server.config.env import REPO_DIR, env_bool, env_float, env_int, env_list, env_str
+
+DEBUG = env_bool("DEBUG", False)
+
+# A random key is generated per process only when DEBUG is on, so a production deployment that
+# forgets SECRET_KEY fails loudly instead of signing sessions with a well-known value.
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-embedded-default-only-for-DEBUG"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Public URL the outside world uses to reach us (Twilio signs this URL). Empty: use the request's.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "server.common",
+    "server.accounts",
+    "server.customers",
+    "server.technicians",
+    "server.workorders",
+    "server.intake",
+    "server.scheduling",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "server.config.urls"
+WSGI_APPLICATION = "server.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+VAR_DIR = REPO_DIR / "var"
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fixroute.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite: wait for the writer lock instead of failing at once when Celery and web overlap.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static"))
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Celery -----------------------------------------------------------------------------------
+# No REDIS_URL: the embedded default, tasks run in-process right after the transaction commits.
+REDIS_URL = env_str("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 120
+CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "fixroute")
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sms-redrive": {"task": "notifications.tasks.sms_redrive", "schedule": 60.0},
+    "replan-today": {"task": "server.scheduling.tasks.replan_today", "schedule": 15 * 60.0},
+}
+
+# --- Company and SMS --------------------------------------------------------------------------
+COMPANY_NAME = env_str("COMPANY_NAME", "Fixroute Repairs")
+PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "CN")
+SMS_PROVIDER = env_str("SMS_PROVIDER", "console")
+SMS_SIGNATURE = env_str("SMS_SIGNATURE", "Fixroute")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+
+# --- Intake -----------------------------------------------------------------------------------
+# A call from a customer with an open order created within this many days joins that order.
+INTAKE_REPEAT_CALL_DAYS = env_int("INTAKE_REPEAT_CALL_DAYS", 7)
+# Shared secret for the generic CTI webhook (header X-Fixroute-Token). Empty: only with DEBUG.
+CTI_WEBHOOK_TOKEN = env_str("CTI_WEBHOOK_TOKEN")
+
+# --- Dispatch ---------------------------------------------------------------------------------
+ROUTING_PROVIDER = env_str("ROUTING_PROVIDER", "geodesic")  # geodesic | osrm
+OSRM_URL = env_str("OSRM_URL")
+ROUTING_CIRCUITY = env_float("ROUTING_CIRCUITY", 1.3)
+ROUTING_SPEED_KMH = env_float("ROUTING_SPEED_KMH", 30.0)
+DISPATCH_REPLAN_SECONDS = env_float("DISPATCH_REPLAN_SECONDS", 5.0)
+DISPATCH_REPLAN_DEBOUNCE_SECONDS = env_int("DISPATCH_REPLAN_DEBOUNCE_SECONDS", 30)
+DEFAULT_SERVICE_MINUTES = env_int("DEFAULT_SERVICE_MINUTES", 60)
+
+# --- Cache (debounce keys for re-planning) -----------------------------------------------------
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import path
+
+from server.common.views import healthz
+from server.config.api import api
+from server.intake import views as intake_views
+
+admin.site.site_header = "Fixroute"
+admin.site.site_title = "Fixroute"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/", api.urls),
+    path("webhooks/twilio/voice", intake_views.twilio_voice, name="twilio_voice"),
+    path("webhooks/cti/call", intake_views.cti_call, name="cti_call"),
+]

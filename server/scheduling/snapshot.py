@@ -1,0 +1,224 @@
+"""Build the optimizer's problem from the database: a rolling horizon that starts now.
+
+``dispatch`` works in integer minutes from an origin; this module is where wall-clock time,
+shifts in local time and rows in the database become those minutes, and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from dispatch import model as dm
+from dispatch.result import Plan, Route, Unassigned, plan_objective
+from dispatch.schedule import build_route
+from server.scheduling.travel import minute_of_day, travel_provider
+from server.technicians.models import Technician
+from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder
+from server.workorders.services import technician_origin
+
+HORIZON = dt.timedelta(hours=24)
+
+
+def technician_key(technician_id: int) -> str:
+    return f"t{technician_id}"
+
+
+def order_key(work_order_id: int) -> str:
+    return f"w{work_order_id}"
+
+
+def key_id(key: str) -> int:
+    return int(key[1:])
+
+
+@dataclass
+class Snapshot:
+    origin: dt.datetime
+    problem: dm.Problem
+    technicians: dict[str, Technician]
+    orders: dict[str, WorkOrder]
+    routes: dict[str, list[str]] = field(default_factory=dict)  # the plan the database holds now
+    skipped: dict[int, str] = field(default_factory=dict)  # work order id -> why it is not planned
+
+    def minutes(self, moment: dt.datetime) -> int:
+        return int((moment - self.origin).total_seconds() // 60)
+
+    def moment(self, minutes: int) -> dt.datetime:
+        return self.origin + dt.timedelta(minutes=minutes)
+
+    @property
+    def horizon_minutes(self) -> int:
+        return int(HORIZON.total_seconds() // 60)
+
+
+def shift_occurrence(technician: Technician, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The shift running at ``now``, or else the next one (aware datetimes)."""
+    local_now = timezone.localtime(now)
+    tz = local_now.tzinfo
+    for offset in (-1, 0, 1):
+        day = local_now.date() + dt.timedelta(days=offset)
+        start = dt.datetime.combine(day, technician.shift_start, tzinfo=tz)
+        end = dt.datetime.combine(day, technician.shift_end, tzinfo=tz)
+        if end <= start:
+            end += dt.timedelta(days=1)
+        if end > now:
+            return start, end
+    raise AssertionError("unreachable: tomorrow's shift always ends after now")
+
+
+def _on_site_since(work_order: WorkOrder) -> dt.datetime:
+    event = (
+        work_order.events.filter(kind=EventKind.STATUS, to_status=Status.ON_SITE).order_by("-created_at").first()
+    )
+    return event.created_at if event else work_order.updated_at
+
+
+def snapshot_build(*, now: dt.datetime | None = None) -> Snapshot:
+    """Everything the optimizer needs to plan the next 24 hours, as of ``now``."""
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    horizon_end = now + HORIZON
+    points: list[dm.Location] = []
+
+    def node(location: dm.Location) -> int:
+        points.append(location)
+        return len(points) - 1
+
+    orders = list(
+        WorkOrder.objects.select_related("site", "technician", "required_skill", "customer")
+        .filter(status__in=[Status.NEW, Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
+        .order_by("id")
+    )
+    on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
+    snapshot_technicians: dict[str, Technician] = {}
+    technicians: list[dm.Technician] = []
+    for technician in Technician.objects.filter(active=True).prefetch_related("skills").order_by("id"):
+        shift_start, shift_end = shift_occurrence(technician, now=now)
+        if shift_start >= horizon_end:
+            continue
+        working_now = shift_start <= now
+        start_min = max(0, int((shift_start - now).total_seconds() // 60))
+        end_min = int((shift_end - now).total_seconds() // 60)
+        start_location = (
+            technician_origin(technician, now=now)
+            if working_now
+            else dm.Location(technician.home_latitude, technician.home_longitude)
+        )
+        busy = on_site.get(technician.pk)
+        if busy is not None and busy.site is not None and busy.site.has_location:
+            # Still at a job: free once its service time is over, from that site.
+            start_location = dm.Location(busy.site.latitude, busy.site.longitude)
+            done_at = _on_site_since(busy) + dt.timedelta(minutes=busy.service_minutes)
+            start_min = max(start_min, int((done_at - now).total_seconds() // 60))
+        if start_min >= end_min:
+            continue
+        lunch = None
+        if technician.lunch_start is not None and technician.lunch_minutes:
+            lunch_at = dt.datetime.combine(shift_start.date(), technician.lunch_start, tzinfo=shift_start.tzinfo)
+            lunch_min = int((lunch_at - now).total_seconds() // 60)
+            if lunch_min >= start_min:
+                lunch = dm.Break(earliest_start=lunch_min, latest_start=lunch_min + 60,
+                                 duration=technician.lunch_minutes)
+        key = technician_key(technician.pk)
+        snapshot_technicians[key] = technician
+        technicians.append(
+            dm.Technician(
+                id=key,
+                name=technician.name,
+                start_node=node(start_location),
+                end_node=node(dm.Location(technician.home_latitude, technician.home_longitude)),
+                shift_start=start_min,
+                shift_end=end_min,
+                skills=frozenset(skill.code for skill in technician.skills.all()),
+                lunch=lunch,
+                max_jobs=technician.max_jobs_per_day,
+            )
+        )
+    jobs: list[dm.Job] = []
+    snapshot_orders: dict[str, WorkOrder] = {}
+    skipped: dict[int, str] = {}
+    routes: dict[str, list[tuple[int, int, str]]] = {}
+    horizon_min = int(HORIZON.total_seconds() // 60)
+    for work_order in orders:
+        if work_order.status == Status.ON_SITE:
+            continue
+        if work_order.site is None or not work_order.site.has_location:
+            skipped[work_order.pk] = "the address has no map location"
+            continue
+        tech_key = technician_key(work_order.technician_id) if work_order.technician_id else None
+        if work_order.status == Status.EN_ROUTE and tech_key not in snapshot_technicians:
+            skipped[work_order.pk] = "the technician is off shift"
+            continue
+        window = dm.TimeWindow(0, horizon_min)
+        if work_order.window_start and work_order.window_end and work_order.window_end > now:
+            window = dm.TimeWindow(
+                max(0, int((work_order.window_start - now).total_seconds() // 60)),
+                min(horizon_min, int((work_order.window_end - now).total_seconds() // 60)),
+            )
+        locked = work_order.status == Status.EN_ROUTE
+        key = order_key(work_order.pk)
+        snapshot_orders[key] = work_order
+        jobs.append(
+            dm.Job(
+                id=key,
+                node=node(dm.Location(work_order.site.latitude, work_order.site.longitude)),
+                service=work_order.service_minutes,
+                windows=(window,),
+                skills=frozenset({work_order.required_skill.code}) if work_order.required_skill else frozenset(),
+                priority=PRIORITY_RANK[work_order.priority],
+                complaint=work_order.complaint,
+                pinned_technician_id=tech_key if locked else None,
+                locked=locked,
+                promised_technician_id=tech_key if work_order.status == Status.SCHEDULED else None,
+            )
+        )
+        if tech_key in snapshot_technicians and work_order.status in (Status.SCHEDULED, Status.EN_ROUTE):
+            rank = 0 if locked else 1
+            routes.setdefault(tech_key, []).append(
+                (rank, work_order.route_position if work_order.route_position is not None else 9999, key)
+            )
+    durations = travel_provider().durations(points, depart_minute=minute_of_day(now)) if points else []
+    problem = dm.Problem(technicians=tuple(technicians), jobs=tuple(jobs), durations=durations)
+    problem.validate()
+    return Snapshot(
+        origin=now,
+        problem=problem,
+        technicians=snapshot_technicians,
+        orders=snapshot_orders,
+        routes={tech: [key for *_, key in sorted(items)] for tech, items in routes.items()},
+        skipped=skipped,
+    )
+
+
+def current_plan(snapshot: Snapshot) -> Plan:
+    """The plan the database holds, timed from now.
+
+    A route that no longer fits as a whole (a window passed, a job ran long) keeps the jobs that
+    still fit in order; the others are reported unassigned for the re-plan to place.
+    """
+    problem = snapshot.problem
+    routes: list[Route] = []
+    unassigned: list[Unassigned] = []
+    routed: set[str] = set()
+    for technician in problem.technicians:
+        sequence = [problem.job(key) for key in snapshot.routes.get(technician.id, [])]
+        route = build_route(problem, technician, sequence) if sequence else None
+        if route is None and sequence:
+            kept: list = []
+            for job in sequence:
+                if build_route(problem, technician, [*kept, job]) is not None:
+                    kept.append(job)
+                else:
+                    unassigned.append(Unassigned(job.id, "no_room", "no longer fits its planned route"))
+            route = build_route(problem, technician, kept) if kept else None
+        if route is not None:
+            routes.append(route)
+            routed.update(route.job_ids)
+    listed = routed | {item.job_id for item in unassigned}
+    unassigned += [
+        Unassigned(job.id, "unplanned", "not planned yet") for job in problem.jobs if job.id not in listed
+    ]
+    plan = Plan(routes=tuple(routes), unassigned=tuple(unassigned), objective=0)
+    return Plan(routes=plan.routes, unassigned=plan.unassigned, objective=plan_objective(problem, plan))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TechniciansConfig(AppConfig):
+    name = "server.technicians"
+    label = "technicians"

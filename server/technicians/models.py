@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+
+from server.common.models import BaseModel
+
+
+class Skill(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name or self.code
+
+
+class Technician(BaseModel):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="technician"
+    )
+    name = models.CharField(max_length=100)
+    phone = models.CharField(max_length=20, blank=True)
+    skills = models.ManyToManyField(Skill, blank=True, related_name="technicians")
+    home_latitude = models.FloatField()
+    home_longitude = models.FloatField()
+    # Daily shift in local time. An end at or before the start means the shift ends the next day
+    # (night crews; 00:00 to 00:00 is round the clock).
+    shift_start = models.TimeField(default=dt.time(8, 0))
+    shift_end = models.TimeField(default=dt.time(18, 0))
+    lunch_start = models.TimeField(null=True, blank=True)
+    lunch_minutes = models.PositiveSmallIntegerField(default=0)
+    max_jobs_per_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_latitude = models.FloatField(null=True, blank=True)
+    last_longitude = models.FloatField(null=True, blank=True)
+    last_located_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

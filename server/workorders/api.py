@@ -1,0 +1,146 @@
+"""Work-order endpoints: the technician app's (``/api/mobile``) and staff's (``/api/work-orders``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router
+
+from server.accounts.roles import require_staff
+from server.intake import services as intake_services
+from server.technicians.selectors import technician_for_user
+from server.workorders import selectors, services, state_machine
+from server.workorders.models import Status, WorkOrder
+from server.workorders.schemas import (
+    DeviceEventIn,
+    DeviceEventOut,
+    JobListOut,
+    JobOut,
+    TransitionIn,
+    WorkOrderCreateIn,
+    WorkOrderOut,
+)
+
+mobile_router = Router(tags=["technician app"])
+router = Router(tags=["work orders"])
+
+
+def _job_out(work_order: WorkOrder) -> dict[str, Any]:
+    site, customer, equipment = work_order.site, work_order.customer, work_order.equipment
+    history = [
+        {"at": event.created_at, "kind": event.kind, "text": event.text}
+        for event in selectors.work_order_events(work_order=work_order)
+        if event.kind in ("created", "status", "assigned", "call", "note")
+    ]
+    history += [
+        {"at": earlier.created_at, "kind": "earlier_order",
+         "text": f"{earlier.reference} ({Status(earlier.status).label}): {earlier.problem[:120]}"}
+        for earlier in selectors.site_history(work_order=work_order)
+    ]
+    return {
+        "id": work_order.pk,
+        "reference": work_order.reference,
+        "status": work_order.status,
+        "status_label": Status(work_order.status).label,
+        "customer_name": customer.name or customer.phone or "",
+        "customer_phone": customer.phone or "",
+        "address": site.address if site else "",
+        "latitude": site.latitude if site else None,
+        "longitude": site.longitude if site else None,
+        "problem": work_order.problem,
+        "priority": work_order.priority,
+        "equipment": {"type": equipment.equipment_type, "model": equipment.model,
+                      "install_date": equipment.install_date} if equipment else None,
+        "planned_arrival": work_order.planned_arrival,
+        "route_position": work_order.route_position,
+        "allowed_actions": state_machine.allowed_actions(work_order.status),
+        "history": history,
+    }
+
+
+def _work_order_out(work_order: WorkOrder) -> dict[str, Any]:
+    technician = work_order.technician
+    return {
+        "id": work_order.pk,
+        "reference": work_order.reference,
+        "status": work_order.status,
+        "priority": work_order.priority,
+        "customer_id": work_order.customer_id,
+        "customer_name": work_order.customer.name,
+        "customer_phone": work_order.customer.phone or "",
+        "site_id": work_order.site_id,
+        "address": work_order.site.address if work_order.site else "",
+        "problem": work_order.problem,
+        "required_skill": work_order.required_skill.code if work_order.required_skill else None,
+        "needs_review": work_order.needs_review,
+        "technician_id": technician.pk if technician else None,
+        "technician_name": technician.name if technician else None,
+        "scheduled_day": work_order.scheduled_day,
+        "planned_arrival": work_order.planned_arrival,
+        "route_position": work_order.route_position,
+        "explanation": work_order.assignment_explanation,
+        "events": [
+            {"at": e.created_at, "kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
+             "actor": e.actor_label, "text": e.text, "device_time": e.device_time, "data": e.data}
+            for e in selectors.work_order_events(work_order=work_order)
+        ],
+    }
+
+
+@mobile_router.get("/jobs", response=JobListOut)
+def work_order_list_for_technician(request: HttpRequest, day: dt.date | None = None) -> dict[str, Any]:
+    technician = technician_for_user(user=request.auth)
+    day = day or timezone.localdate()
+    jobs = selectors.work_order_list_for_technician(technician=technician, day=day)
+    return {"technician": {"id": technician.pk, "name": technician.name}, "day": day,
+            "jobs": [_job_out(job) for job in jobs]}
+
+
+@mobile_router.get("/jobs/{work_order_id}", response=JobOut)
+def work_order_get(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    technician_for_user(user=request.auth)
+    return _job_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
+
+
+@mobile_router.post("/events", response=DeviceEventOut)
+def work_order_technician_event(request: HttpRequest, payload: DeviceEventIn) -> dict[str, Any]:
+    technician = technician_for_user(user=request.auth)
+    work_order, duplicate = services.work_order_technician_event(
+        technician=technician,
+        client_event_id=payload.client_event_id,
+        work_order_id=payload.work_order_id,
+        action=payload.action,
+        device_time=payload.device_time,
+        latitude=payload.latitude,
+        longitude=payload.longitude,
+    )
+    work_order = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
+    return {"duplicate": duplicate, "job": _job_out(work_order)}
+
+
+@router.post("", response={201: WorkOrderOut})
+def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> tuple[int, dict[str, Any]]:
+    require_staff(request.auth)
+    work_order = intake_services.repair_log(actor=request.auth, **payload.dict())
+    return 201, _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk))
+
+
+@router.get("", response=list[WorkOrderOut])
+def work_order_list(request: HttpRequest, status: str | None = None, day: dt.date | None = None) -> list[dict[str, Any]]:
+    return [_work_order_out(wo) for wo in selectors.work_order_list(user=request.auth, status=status, day=day)]
+
+
+@router.get("/{work_order_id}", response=WorkOrderOut)
+def work_order_get_staff(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
+
+
+@router.post("/{work_order_id}/transition", response=WorkOrderOut)
+def work_order_transition(request: HttpRequest, work_order_id: int, payload: TransitionIn) -> dict[str, Any]:
+    require_staff(request.auth)
+    services.work_order_transition(work_order_id=work_order_id, to_status=payload.to_status,
+                                   actor=request.auth, text=payload.note)
+    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))

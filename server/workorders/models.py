@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from server.common.models import BaseModel
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    SCHEDULED = "scheduled", "Scheduled"
+    EN_ROUTE = "en_route", "On the way"
+    ON_SITE = "on_site", "On site"
+    ON_HOLD = "on_hold", "On hold"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+PRIORITY_RANK = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
+OPEN_STATUSES = (Status.NEW, Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE, Status.ON_HOLD)
+
+
+class Source(models.TextChoices):
+    PHONE = "phone", "Phone call"
+    MANUAL = "manual", "Entered by staff"
+    API = "api", "API"
+
+
+class WorkOrder(BaseModel):
+    Status = Status
+    Priority = Priority
+    Source = Source
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="work_orders"
+    )
+    site = models.ForeignKey(
+        "customers.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders"
+    )
+    equipment = models.ForeignKey(
+        "customers.Equipment", on_delete=models.SET_NULL, null=True, blank=True, related_name="work_orders"
+    )
+    problem = models.TextField(blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    required_skill = models.ForeignKey(
+        "technicians.Skill", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    service_minutes = models.PositiveSmallIntegerField(default=60)
+    # Written only by server.workorders.services.work_order_transition.
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    technician = models.ForeignKey(
+        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders"
+    )
+    scheduled_day = models.DateField(null=True, blank=True, db_index=True)
+    planned_arrival = models.DateTimeField(null=True, blank=True)
+    route_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The customer's availability for the visit; empty means any time in the technician's shift.
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    # The window the customer has been told; re-planning pays a penalty to break it.
+    promised_technician = models.ForeignKey(
+        "technicians.Technician", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The order was created from a call we could not match; staff must complete it.
+    needs_review = models.BooleanField(default=False)
+    complaint = models.BooleanField(default=False)
+    assignment_explanation = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["technician", "scheduled_day", "route_position"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="workorder_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(priority__in=Priority.values), name="workorder_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(window_start__isnull=True)
+                | models.Q(window_end__isnull=True)
+                | models.Q(window_end__gt=models.F("window_start")),
+                name="workorder_window_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        return f"WO-{self.pk:06d}" if self.pk else "WO-new"
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STATUS = "status", "Status changed"
+    ASSIGNED = "assigned", "Assigned"
+    CALL = "call", "Call"
+    NOTE = "note", "Note"
+    SMS = "sms", "SMS"
+
+
+class WorkOrderEvent(models.Model):
+    """Append-only log of everything that happened to a work order."""
+
+    Kind = EventKind
+
+    work_order = models.ForeignKey(WorkOrder, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    from_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100, blank=True)
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    # The id the technician's phone gave the tap; a repeat is the same event.
+    client_event_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    device_time = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.work_order_id} {self.kind} {self.text[:40]}"

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from server.accounts.models import Role
+from server.accounts.roles import has_role
+from server.common.exceptions import NotFound, PermissionDenied
+from server.technicians.models import Technician
+from server.workorders.models import Status, WorkOrder, WorkOrderEvent
+
+_RELATED = ("customer", "site", "equipment", "technician", "required_skill")
+
+
+def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> list[WorkOrder]:
+    """The technician's day in route order, with anything still under way from earlier days."""
+    return list(
+        WorkOrder.objects.select_related(*_RELATED)
+        .prefetch_related("events")
+        .filter(technician=technician)
+        .filter(Q(scheduled_day=day) | Q(status__in=[Status.EN_ROUTE, Status.ON_SITE]))
+        .exclude(status=Status.CANCELLED)
+        .order_by("scheduled_day", "route_position", "planned_arrival", "id")
+    )
+
+
+def work_order_get_for_user(*, user: AbstractBaseUser, work_order_id: int) -> WorkOrder:
+    """Fetch with the permission check: staff see all, a technician only orders assigned to them."""
+    work_order = WorkOrder.objects.select_related(*_RELATED).filter(pk=work_order_id).first()
+    if work_order is None:
+        raise NotFound(f"Work order {work_order_id} does not exist")
+    if has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+        return work_order
+    if work_order.technician is not None and work_order.technician.user_id == user.pk:
+        return work_order
+    raise PermissionDenied(f"{work_order.reference} is not assigned to you")
+
+
+def work_order_list(*, user: AbstractBaseUser, status: str | None = None, day: dt.date | None = None,
+                    limit: int = 200) -> QuerySet[WorkOrder]:
+    if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+        raise PermissionDenied("Only call-center staff and dispatchers may list work orders")
+    queryset = WorkOrder.objects.select_related(*_RELATED)
+    if status:
+        queryset = queryset.filter(status=status)
+    if day:
+        queryset = queryset.filter(scheduled_day=day)
+    return queryset.order_by("-id")[:limit]
+
+
+def work_order_events(*, work_order: WorkOrder) -> list[WorkOrderEvent]:
+    return list(work_order.events.all())
+
+
+def site_history(*, work_order: WorkOrder, limit: int = 5) -> list[WorkOrder]:
+    """Earlier orders at the same site, newest first: what the technician should know."""
+    if work_order.site_id is None:
+        return []
+    return list(
+        WorkOrder.objects.filter(site_id=work_order.site_id)
+        .exclude(pk=work_order.pk)
+        .order_by("-created_at")[:limit]
+    )

@@ -1,0 +1,108 @@
+"""Integration tests: real PostgreSQL, Redis and a Celery worker process.
+
+They run when the test settings point at PostgreSQL and Redis (``scripts/test-integration.sh``
+sets DATABASE_URL and REDIS_URL). A missing service skips them with the reason, except under
+CI=true, where it is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _missing_services() -> list[str]:
+    problems = []
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        problems.append(f"the database is {engine.rsplit('.', 1)[-1]}, not PostgreSQL (set DATABASE_URL)")
+    else:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
+                            dbname="postgres", connect_timeout=3).close()
+        except psycopg.Error as exc:
+            problems.append(f"PostgreSQL is not reachable: {exc}")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis is not reachable: {exc}")
+    return problems
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def real_services():
+    problems = _missing_services()
+    if problems:
+        message = "integration services missing: " + "; ".join(problems)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real ``celery worker`` process on the test database and a queue of its own."""
+    db = settings.DATABASES["default"]
+    queue = f"fixroute-test-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    from server.config.celery_app import app
+
+    app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
+    database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "SMS_PROVIDER": "console",
+        "DISPATCH_REPLAN_SECONDS": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker", "-Q", queue,
+             "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO", "-n", f"{queue}@%h"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Celery worker exited: {log.read_text()[-3000:]}")
+        if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1.0):
+            break
+    else:
+        process.terminate()
+        pytest.fail(f"the Celery worker did not answer in 60 s: {log.read_text()[-3000:]}")
+    yield {"process": process, "queue": queue, "log": log}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
