@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 setup: system-packages $(VENV)/.installed
 
 run: setup
+	mkdir -p var
 	$(PY) server/manage.py migrate --noinput
 	$(PY) server/manage.py demo_data
 	@echo "Fixroute on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs)"

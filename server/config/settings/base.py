@@ -107,7 +107,7 @@ LOGGING = {
 # --- Celery -----------------------------------------------------------------------------------
 # No REDIS_URL: the embedded default, tasks run in-process right after the transaction commits.
 REDIS_URL = env_str("REDIS_URL")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
