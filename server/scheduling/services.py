@@ -116,7 +116,7 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     The cheapest feasible insertion into the live plan answers at once; a debounced OR-Tools
     re-plan of the whole horizon follows after commit.
     """
-    snapshot = snapshot_build(now=now)
+    snapshot = snapshot_build(now=now, insert_only=work_order_id)
     key = order_key(work_order_id)
     work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
     if key not in snapshot.orders:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils import timezone
 
@@ -20,6 +21,13 @@ from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder
 from server.workorders.services import technician_origin
 
 HORIZON = dt.timedelta(hours=24)
+# Service-level targets from the call: arriving later costs lateness in the optimizer's objective.
+SLA_BY_PRIORITY = {
+    "urgent": dt.timedelta(hours=4),
+    "high": dt.timedelta(hours=8),
+    "normal": dt.timedelta(hours=24),
+    "low": dt.timedelta(hours=48),
+}
 
 
 def technician_key(technician_id: int) -> str:
@@ -76,8 +84,19 @@ def _on_site_since(work_order: WorkOrder) -> dt.datetime:
     return event.created_at if event else work_order.updated_at
 
 
-def snapshot_build(*, now: dt.datetime | None = None) -> Snapshot:
-    """Everything the optimizer needs to plan the next 24 hours, as of ``now``."""
+# Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
+# mistake makes a plan infeasible rather than optimistic.
+UNKNOWN_MINUTES = 10**6
+
+
+def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = None) -> Snapshot:
+    """Everything the optimizer needs to plan the next 24 hours, as of ``now``.
+
+    ``insert_only`` (a work order id) builds the small snapshot that placing one order needs:
+    the routes as they stand plus that order, and only the travel times the cheapest insertion
+    reads (the legs along each route, and between the order and every stop). That keeps an
+    urgent order's answer fast on a full day; the background re-plan uses the full matrix.
+    """
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     horizon_end = now + HORIZON
     points: list[dm.Location] = []
@@ -144,6 +163,11 @@ def snapshot_build(*, now: dt.datetime | None = None) -> Snapshot:
     for work_order in orders:
         if work_order.status == Status.ON_SITE:
             continue
+        if insert_only is not None and work_order.pk != insert_only and not (
+            work_order.status in (Status.SCHEDULED, Status.EN_ROUTE)
+            and technician_key(work_order.technician_id or 0) in snapshot_technicians
+        ):
+            continue
         if work_order.site is None or not work_order.site.has_location:
             skipped[work_order.pk] = "the address has no map location"
             continue
@@ -169,6 +193,8 @@ def snapshot_build(*, now: dt.datetime | None = None) -> Snapshot:
                 skills=frozenset({work_order.required_skill.code}) if work_order.required_skill else frozenset(),
                 priority=PRIORITY_RANK[work_order.priority],
                 complaint=work_order.complaint,
+                sla_deadline=max(0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
+                                        .total_seconds() // 60)),
                 pinned_technician_id=tech_key if locked else None,
                 locked=locked,
                 promised_technician_id=tech_key if work_order.status == Status.SCHEDULED else None,
@@ -179,17 +205,51 @@ def snapshot_build(*, now: dt.datetime | None = None) -> Snapshot:
             routes.setdefault(tech_key, []).append(
                 (rank, work_order.route_position if work_order.route_position is not None else 9999, key)
             )
-    durations = travel_provider().durations(points, depart_minute=minute_of_day(now)) if points else []
+    sequences = {tech: [key for *_, key in sorted(items)] for tech, items in routes.items()}
+    provider = travel_provider()
+    target = next((job.node for job in jobs if job.id == order_key(insert_only or 0)), None)
+    if insert_only is not None and target is not None and hasattr(provider, "minutes"):
+        durations = _sparse_durations(
+            points, provider, now=now, target=target, technicians=technicians,
+            job_nodes={job.id: job.node for job in jobs}, sequences=sequences,
+        )
+    else:
+        durations = provider.durations(points, depart_minute=minute_of_day(now)) if points else []
     problem = dm.Problem(technicians=tuple(technicians), jobs=tuple(jobs), durations=durations)
-    problem.validate()
+    if insert_only is None:
+        problem.validate()
     return Snapshot(
         origin=now,
         problem=problem,
         technicians=snapshot_technicians,
         orders=snapshot_orders,
-        routes={tech: [key for *_, key in sorted(items)] for tech, items in routes.items()},
+        routes=sequences,
         skipped=skipped,
     )
+
+
+def _sparse_durations(
+    points: list[dm.Location], provider: Any, *, now: dt.datetime, target: int,
+    technicians: list[dm.Technician], job_nodes: dict[str, int], sequences: dict[str, list[str]],
+) -> list[list[int]]:
+    n = len(points)
+    depart = minute_of_day(now)
+    matrix = [[UNKNOWN_MINUTES] * n for _ in range(n)]
+    for i in range(n):
+        matrix[i][i] = 0
+
+    def fill(a: int, b: int) -> None:
+        if matrix[a][b] == UNKNOWN_MINUTES:
+            matrix[a][b] = matrix[b][a] = provider.minutes(points[a], points[b], depart_minute=depart)
+
+    for technician in technicians:
+        stops = [technician.start_node, *(job_nodes[key] for key in sequences.get(technician.id, [])),
+                 technician.end_node if technician.end_node is not None else technician.start_node]
+        for a, b in zip(stops, stops[1:], strict=False):
+            fill(a, b)
+    for other in range(n):
+        fill(target, other)
+    return matrix
 
 
 def current_plan(snapshot: Snapshot) -> Plan:

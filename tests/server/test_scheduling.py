@@ -1,0 +1,138 @@
+"""Server glue for the optimizer on a small seeded day."""
+
+import datetime as dt
+import random
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from dispatch.insertion import insert_job
+from dispatch.result import check_plan
+from server.customers.models import Customer, Site
+from server.scheduling import services
+from server.scheduling.snapshot import current_plan, order_key, shift_occurrence, snapshot_build
+from server.workorders.models import Status, WorkOrder
+from server.workorders.services import work_order_create, work_order_transition
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def seeded_day(n_orders=10, seed=7):
+    rng = random.Random(seed)
+    techs = [
+        factories.technician(name="张伟", lat=31.23, lon=121.47, skills=("water_purifier",)),
+        factories.technician(name="李强", lat=31.20, lon=121.52, skills=("hvac", "water_purifier")),
+        factories.technician(name="王磊", lat=31.27, lon=121.43, skills=("hvac",)),
+    ]
+    orders = []
+    for i in range(n_orders):
+        customer = Customer.objects.create(name=f"c{i}", phone=f"+86138001390{i:02d}")
+        site = Site.objects.create(customer=customer, address=f"addr {i}", latitude=31.18 + rng.random() * 0.12,
+                                   longitude=121.40 + rng.random() * 0.15)
+        skill = factories.skill("hvac" if i % 3 == 0 else "water_purifier")
+        orders.append(work_order_create(customer=customer, site=site, problem=f"p{i}", required_skill=skill,
+                                        service_minutes=45))
+    return techs, orders
+
+
+def test_replan_assigns_every_order_with_skills_and_a_valid_plan():
+    techs, orders = seeded_day()
+    summary = services.day_replan(time_limit_s=1.0, workers=1)
+    assert summary.violations == []
+    assert summary.assigned == len(orders) and summary.unassigned == {}
+    for order in WorkOrder.objects.select_related("technician", "required_skill"):
+        assert order.status == Status.SCHEDULED
+        assert order.required_skill.code in set(order.technician.skills.values_list("code", flat=True))
+        assert order.planned_arrival is not None and order.route_position >= 1
+        assert order.assignment_explanation["chosen"] == order.technician.name
+    snapshot = snapshot_build()
+    assert check_plan(snapshot.problem, current_plan(snapshot)) == []
+
+
+def test_an_order_on_the_way_never_moves_and_comes_first():
+    techs, orders = seeded_day()
+    services.day_replan(time_limit_s=1.0, workers=1)
+    moving = WorkOrder.objects.filter(technician=techs[0]).order_by("route_position").last()
+    work_order_transition(work_order_id=moving.pk, to_status=Status.EN_ROUTE)
+    services.day_replan(time_limit_s=1.0, workers=1)
+    moving.refresh_from_db()
+    assert moving.technician == techs[0] and moving.status == Status.EN_ROUTE
+    assert moving.route_position == 1
+
+
+def test_insertion_on_the_small_snapshot_matches_the_full_one():
+    seeded_day(n_orders=8)
+    services.day_replan(time_limit_s=1.0, workers=1)
+    customer = factories.customer(phone="+8613800138999")
+    order = work_order_create(customer=customer, site=customer.sites.get(), problem="urgent",
+                              required_skill=factories.skill("water_purifier"), priority="urgent")
+    full = snapshot_build()
+    small = snapshot_build(insert_only=order.pk)
+    assert len(small.problem.jobs) == 9  # the eight routed orders and the new one
+    a = insert_job(full.problem, current_plan(full), order_key(order.pk))
+    b = insert_job(small.problem, current_plan(small), order_key(order.pk))
+    assert (a.technician_id, a.position, a.arrival) == (b.technician_id, b.position, b.arrival)
+
+
+def test_an_order_nobody_can_do_stays_new_with_the_reason():
+    factories.technician(name="张伟", skills=("water_purifier",))
+    customer = factories.customer(equipment_skill=None)
+    order = services.work_order_create_and_dispatch(
+        customer=customer, site=customer.sites.get(), problem="boiler", required_skill=factories.skill("gas")
+    )
+    assert order.status == Status.NEW and order.technician is None
+    note = order.events.filter(text__startswith="Not dispatched").get()
+    assert "gas" in note.text
+
+
+def test_only_the_newest_replan_request_runs(django_capture_on_commit_callbacks, monkeypatch):
+    runs = []
+    monkeypatch.setattr(services, "day_replan", lambda **kwargs: runs.append(kwargs) or "ran")
+    from server.scheduling.tasks import replan as replan_task
+
+    calls = []
+    monkeypatch.setattr(replan_task, "apply_async", lambda kwargs, countdown: calls.append(kwargs["token"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.replan_request()
+        services.replan_request()
+    assert len(calls) == 2
+    assert services.replan_if_current(token=calls[0]) is None
+    assert services.replan_if_current(token=calls[1]) == "ran"
+    assert len(runs) == 1
+
+
+def test_shift_occurrence_handles_night_and_round_the_clock_shifts():
+    tz = timezone.get_current_timezone()
+    now = dt.datetime(2026, 11, 22, 23, 30, tzinfo=tz)
+    night = factories.technician(shift=(dt.time(22, 0), dt.time(6, 0)))
+    start, end = shift_occurrence(night, now=now)
+    assert start == dt.datetime(2026, 11, 22, 22, 0, tzinfo=tz) and end == dt.datetime(2026, 11, 23, 6, 0, tzinfo=tz)
+    day_shift = factories.technician(shift=(dt.time(8, 0), dt.time(18, 0)))
+    start, _ = shift_occurrence(day_shift, now=now)
+    assert start == dt.datetime(2026, 11, 23, 8, 0, tzinfo=tz)  # tonight's is over: tomorrow's
+    always = factories.technician(shift=(dt.time(0, 0), dt.time(0, 0)))
+    start, end = shift_occurrence(always, now=now)
+    assert end - start == dt.timedelta(hours=24) and start <= now < end
+
+
+def test_replan_command_prints_progress_and_draws_the_routes(tmp_path, capsys):
+    seeded_day(n_orders=6)
+    picture = tmp_path / "plan.png"
+    call_command("replan", "--seconds", "1", "--workers", "1", "--picture", str(picture))
+    out = capsys.readouterr().out
+    assert "Planning 6 orders for 3 technicians" in out
+    assert "6/6 assigned" in out
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+
+
+def test_replan_api_is_for_staff(client):
+    seeded_day(n_orders=4)
+    technician = factories.technician(username="tech-x")
+    client.force_login(technician.user)
+    assert client.post("/api/scheduling/replan", {"time_limit_s": 1}, content_type="application/json").status_code == 403
+    client.force_login(factories.staff())
+    response = client.post("/api/scheduling/replan", {"time_limit_s": 1}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["assigned"] == 4 and response.json()["violations"] == []
