@@ -1,14 +1,7 @@
-"""Shared test set-up. Kivy reads its environment on first import, so it is set here first."""
+"""Shared test set-up.
 
-import os
-import tempfile
+Kivy reads its environment on first import; ``tests.kivy_driver`` sets it (and a temporary
+KIVY_HOME it removes at exit) before anything imports kivy, so it is imported here first.
+"""
 
-os.environ.setdefault("KIVY_NO_ARGS", "1")
-os.environ.setdefault("KIVY_NO_CONFIG", "1")
-os.environ.setdefault("KIVY_NO_FILELOG", "1")
-os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
-os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
-os.environ.setdefault("KIVY_WINDOW", "sdl2")
-os.environ.setdefault("KIVY_METRICS_DENSITY", "1")
-os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")
-os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="fixroute-kivy-"))
+import tests.kivy_driver  # noqa: F401
