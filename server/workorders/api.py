@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
+from ninja.responses import Status as HttpStatus
 
 from server.accounts.roles import require_staff
 from server.intake import services as intake_services
@@ -122,10 +123,11 @@ def work_order_technician_event(request: HttpRequest, payload: DeviceEventIn) ->
 
 
 @router.post("", response={201: WorkOrderOut})
-def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> tuple[int, dict[str, Any]]:
+def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> HttpStatus:
     require_staff(request.auth)
     work_order = intake_services.repair_log(actor=request.auth, **payload.dict())
-    return 201, _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk))
+    created = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
+    return HttpStatus(201, _work_order_out(created))
 
 
 @router.get("", response=list[WorkOrderOut])
