@@ -1,0 +1,515 @@
+"""Input model of the dispatch optimizer: technicians, jobs and the travel matrix.
+
+All times are integers in the caller's unit, counted from the start of the plan
+(the server uses minutes; the Solomon benchmark uses tenths of a unit). Nodes are
+row/column indices into :attr:`Problem.durations`; several jobs may share a node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Break",
+    "Job",
+    "Location",
+    "Problem",
+    "ProblemError",
+    "Technician",
+    "TimeWindow",
+    "Weights",
+]
+
+
+class ProblemError(ValueError):
+    """Raised by :meth:`Problem.validate` when the input cannot be planned."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A WGS-84 coordinate in decimal degrees."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A closed interval ``[start, end]`` of allowed service start times."""
+
+    start: int
+    end: int
+
+    def contains(self, t: int) -> bool:
+        """Return whether ``t`` lies inside the window (bounds included)."""
+        return self.start <= t <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """A break (lunch) that must start in ``[earliest_start, latest_start]``."""
+
+    earliest_start: int
+    latest_start: int
+    duration: int
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Objective weights; the objective is in units of the cost matrix.
+
+    Attributes
+    ----------
+    drop_penalty
+        Cost of leaving a priority-0 job unassigned. ``None`` derives it from the
+        cost matrix (large enough that serving a job is always preferred).
+    complaint_priority_bonus
+        Priority levels a complaint adds to its job.
+    lateness
+        Cost per time unit a job finishes after its ``sla_deadline``, multiplied
+        by the job's priority factor.
+    broken_promise
+        Cost of giving a job to another technician than the promised one.
+        ``None`` derives it from the cost matrix (twice the longest trip).
+    promise_window
+        Cost per time unit a job starts outside its ``promised_window``.
+    """
+
+    drop_penalty: int | None = None
+    complaint_priority_bonus: int = 2
+    lateness: int = 10
+    broken_promise: int | None = None
+    promise_window: int = 10
+
+
+def _windows(value: Iterable[Any]) -> tuple[TimeWindow, ...]:
+    out = []
+    for w in value:
+        out.append(w if isinstance(w, TimeWindow) else TimeWindow(int(w[0]), int(w[1])))
+    return tuple(sorted(out, key=lambda w: (w.start, w.end)))
+
+
+@dataclass(frozen=True, slots=True)
+class Technician:
+    """A technician (vehicle) and their day.
+
+    Attributes
+    ----------
+    id
+        Unique identifier.
+    start_node, end_node
+        Matrix nodes where the day starts and ends (``end_node`` defaults to
+        ``start_node``). For re-planning, ``start_node`` is the current position.
+    shift_start, shift_end
+        Working hours; the technician is back at ``end_node`` by ``shift_end``.
+    available_from
+        Re-planning: the technician is at ``start_node`` and free from this time.
+    skills
+        Skills held; a job needs all of its skills.
+    lunch
+        Optional break, taken between two stops (never during service).
+    max_jobs
+        Optional cap on the number of jobs.
+    capacity
+        Optional cap on the summed ``Job.demand``.
+    """
+
+    id: str
+    start_node: int
+    shift_start: int
+    shift_end: int
+    end_node: int | None = None
+    name: str = ""
+    skills: frozenset[str] = frozenset()
+    lunch: Break | None = None
+    max_jobs: int | None = None
+    capacity: int | None = None
+    available_from: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.skills, frozenset):
+            object.__setattr__(self, "skills", frozenset(self.skills))
+
+    @property
+    def home_node(self) -> int:
+        """Node where the day ends."""
+        return self.start_node if self.end_node is None else self.end_node
+
+    @property
+    def ready_time(self) -> int:
+        """Earliest departure from ``start_node``."""
+        if self.available_from is None:
+            return self.shift_start
+        return max(self.shift_start, self.available_from)
+
+    @property
+    def label(self) -> str:
+        """Human-readable name (falls back to the id)."""
+        return self.name or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job (customer visit).
+
+    Attributes
+    ----------
+    id
+        Unique identifier.
+    node
+        Matrix node of the site.
+    service
+        Time spent on site.
+    windows
+        Allowed service *start* times; empty means any time within the shift.
+        Accepts ``TimeWindow`` objects or ``(start, end)`` pairs.
+    skills
+        Skills the technician must hold.
+    priority
+        Higher is more important; raises the cost of leaving the job unassigned.
+    complaint
+        A complaint raises the effective priority (see ``Weights``).
+    sla_deadline
+        Soft deadline for the *end* of service; lateness is penalised.
+    pinned_technician_id, pinned_start
+        Hard pins set by a dispatcher.
+    locked
+        The technician is on the way or on site: the job stays with
+        ``pinned_technician_id`` as the first stop of the route. Its windows and
+        ``pinned_start`` are no longer enforced (the work has begun); give the
+        remaining ``service`` time and start the technician at the current place.
+    demand
+        Load counted against ``Technician.capacity``.
+    promised_technician_id, promised_window
+        What the customer was already told; deviating costs a penalty.
+    """
+
+    id: str
+    node: int
+    service: int = 0
+    windows: tuple[TimeWindow, ...] = ()
+    skills: frozenset[str] = frozenset()
+    priority: int = 0
+    complaint: bool = False
+    sla_deadline: int | None = None
+    pinned_technician_id: str | None = None
+    pinned_start: int | None = None
+    locked: bool = False
+    demand: int = 0
+    promised_technician_id: str | None = None
+    promised_window: TimeWindow | None = None
+    name: str = ""
+    _start_windows: tuple[tuple[int, int], ...] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.skills, frozenset):
+            object.__setattr__(self, "skills", frozenset(self.skills))
+        if not (isinstance(self.windows, tuple) and all(
+            isinstance(w, TimeWindow) for w in self.windows
+        )):
+            object.__setattr__(self, "windows", _windows(self.windows))
+        pw = self.promised_window
+        if pw is not None and not isinstance(pw, TimeWindow):
+            object.__setattr__(self, "promised_window", TimeWindow(int(pw[0]), int(pw[1])))
+        object.__setattr__(self, "_start_windows", self._merged_start_windows())
+
+    @property
+    def label(self) -> str:
+        """Human-readable name (falls back to the id)."""
+        return self.name or self.id
+
+    def start_windows(self) -> tuple[tuple[int, int], ...] | None:
+        """Merged, sorted allowed start intervals; ``None`` means unrestricted.
+
+        A pinned start narrows the job to that single instant; a locked job is
+        unrestricted.
+        """
+        return self._start_windows
+
+    def _merged_start_windows(self) -> tuple[tuple[int, int], ...] | None:
+        if self.locked:
+            return None
+        if self.pinned_start is not None:
+            return ((self.pinned_start, self.pinned_start),)
+        if not self.windows:
+            return None
+        merged: list[list[int]] = []
+        for w in sorted(self.windows, key=lambda w: w.start):
+            if merged and w.start <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], w.end)
+            else:
+                merged.append([w.start, w.end])
+        return tuple((a, b) for a, b in merged)
+
+
+def _matrix(m: Any) -> tuple[tuple[int, ...], ...]:
+    if hasattr(m, "tolist"):
+        m = m.tolist()
+    return tuple(tuple(row) for row in m)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A day to plan.
+
+    Parameters
+    ----------
+    technicians, jobs
+        The fleet and the work.
+    durations
+        Square integer travel-time matrix over nodes (any nested sequence or a
+        numpy array); ``durations[a][b]`` is the time from node ``a`` to ``b``.
+    costs
+        Optional square matrix of travel costs (defaults to ``durations``).
+    weights
+        Objective weights.
+    minute_zero
+        Wall-clock minute (since midnight) of time 0, used only to render
+        readable explanations such as "would arrive 14:20".
+    """
+
+    technicians: tuple[Technician, ...]
+    jobs: tuple[Job, ...]
+    durations: tuple[tuple[int, ...], ...]
+    costs: tuple[tuple[int, ...], ...] | None = None
+    weights: Weights = Weights()
+    minute_zero: int = 0
+    _job_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _tech_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _max_cost: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "technicians", tuple(self.technicians))
+        object.__setattr__(self, "jobs", tuple(self.jobs))
+        object.__setattr__(self, "durations", _matrix(self.durations))
+        if self.costs is not None:
+            object.__setattr__(self, "costs", _matrix(self.costs))
+        object.__setattr__(self, "_job_index", {j.id: i for i, j in enumerate(self.jobs)})
+        object.__setattr__(
+            self, "_tech_index", {t.id: i for i, t in enumerate(self.technicians)}
+        )
+
+    # --- lookups -------------------------------------------------------------
+
+    @property
+    def cost_matrix(self) -> tuple[tuple[int, ...], ...]:
+        """The cost matrix (``durations`` when no costs were given)."""
+        return self.durations if self.costs is None else self.costs
+
+    def job(self, job_id: str) -> Job:
+        """Return the job with this id (``KeyError`` if unknown)."""
+        return self.jobs[self._job_index[job_id]]
+
+    def has_job(self, job_id: str) -> bool:
+        """Return whether a job with this id exists."""
+        return job_id in self._job_index
+
+    def technician(self, technician_id: str) -> Technician:
+        """Return the technician with this id (``KeyError`` if unknown)."""
+        return self.technicians[self._tech_index[technician_id]]
+
+    def has_technician(self, technician_id: str) -> bool:
+        """Return whether a technician with this id exists."""
+        return technician_id in self._tech_index
+
+    def technician_index(self, technician_id: str) -> int:
+        """Position of the technician in :attr:`technicians`."""
+        return self._tech_index[technician_id]
+
+    def job_index(self, job_id: str) -> int:
+        """Position of the job in :attr:`jobs`."""
+        return self._job_index[job_id]
+
+    # --- objective terms (shared by the solver and the plan evaluation) -------
+
+    def max_cost(self) -> int:
+        """Largest entry of the cost matrix (at least 1)."""
+        if not self._max_cost:
+            value = max(1, max((max(row) for row in self.cost_matrix if row), default=1))
+            object.__setattr__(self, "_max_cost", value)
+        return self._max_cost
+
+    def effective_priority(self, job: Job) -> int:
+        """Priority including the complaint bonus, floored at 0."""
+        bonus = self.weights.complaint_priority_bonus if job.complaint else 0
+        return max(0, job.priority + bonus)
+
+    def base_drop_penalty(self) -> int:
+        """Cost of leaving a priority-0 job unassigned."""
+        if self.weights.drop_penalty is not None:
+            return self.weights.drop_penalty
+        # Worth more than any detour a single job can cause, so the solver always
+        # prefers serving; finite so infeasible jobs can still be dropped.
+        return max(10_000, 100 * self.max_cost())
+
+    def drop_penalty(self, job: Job) -> int:
+        """Cost of leaving ``job`` unassigned; grows linearly with priority."""
+        return self.base_drop_penalty() * (1 + self.effective_priority(job))
+
+    def lateness_weight(self, job: Job) -> int:
+        """Cost per time unit past ``job.sla_deadline``."""
+        return self.weights.lateness * (1 + self.effective_priority(job))
+
+    def broken_promise_penalty(self) -> int:
+        """Cost of moving a job away from its promised technician."""
+        if self.weights.broken_promise is not None:
+            return self.weights.broken_promise
+        return 2 * self.max_cost()
+
+    def format_time(self, t: int) -> str:
+        """Render a plan time as ``HH:MM`` wall-clock (see ``minute_zero``)."""
+        m = self.minute_zero + t
+        day, m = divmod(m, 24 * 60)
+        text = f"{m // 60:02d}:{m % 60:02d}"
+        return text if day == 0 else f"{text} (+{day}d)"
+
+    # --- validation ----------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the input and raise :class:`ProblemError` on the first problem.
+
+        A job that no technician is skilled for is *not* an error: the solver
+        reports it in ``Plan.unassigned``.
+
+        Raises
+        ------
+        ProblemError
+            With a message naming the offending technician, job or matrix.
+        """
+        n = len(self.durations)
+        _check_matrix("durations", self.durations, n)
+        if self.costs is not None:
+            _check_matrix("costs", self.costs, n)
+        if not self.technicians:
+            raise ProblemError("no technicians")
+        seen: set[str] = set()
+        for t in self.technicians:
+            if not t.id:
+                raise ProblemError("technician with an empty id")
+            if t.id in seen:
+                raise ProblemError(f"duplicate technician id {t.id!r}")
+            seen.add(t.id)
+            self._validate_technician(t, n)
+        seen = set()
+        locked_by: dict[str, str] = {}
+        for j in self.jobs:
+            if not j.id:
+                raise ProblemError("job with an empty id")
+            if j.id in seen:
+                raise ProblemError(f"duplicate job id {j.id!r}")
+            seen.add(j.id)
+            self._validate_job(j, n)
+            if j.locked:
+                other = locked_by.get(j.pinned_technician_id or "")
+                if other is not None:
+                    raise ProblemError(
+                        f"jobs {other!r} and {j.id!r} are both locked to technician "
+                        f"{j.pinned_technician_id!r}; only one job can be in progress"
+                    )
+                locked_by[j.pinned_technician_id or ""] = j.id
+        w = self.weights
+        for name in ("drop_penalty", "lateness", "broken_promise", "promise_window"):
+            value = getattr(w, name)
+            if value is not None and value < 0:
+                raise ProblemError(f"weight {name} must be >= 0, got {value}")
+
+    def _validate_technician(self, t: Technician, n: int) -> None:
+        for attr in ("start_node", "end_node"):
+            node = getattr(t, attr)
+            if node is not None and not (isinstance(node, int) and 0 <= node < n):
+                raise ProblemError(
+                    f"technician {t.id!r}: {attr} {node!r} is not a node of the "
+                    f"{n}x{n} matrix"
+                )
+        if t.shift_end < t.shift_start:
+            raise ProblemError(
+                f"technician {t.id!r}: shift ends ({t.shift_end}) before it starts "
+                f"({t.shift_start})"
+            )
+        if t.ready_time > t.shift_end:
+            raise ProblemError(
+                f"technician {t.id!r}: available_from {t.available_from} is after the "
+                f"shift end {t.shift_end}; leave the technician out of the problem"
+            )
+        home = self.durations[t.start_node][t.home_node]
+        if t.ready_time + home > t.shift_end:
+            raise ProblemError(
+                f"technician {t.id!r} cannot even travel from the start node to the end "
+                f"node within the shift"
+            )
+        if t.max_jobs is not None and t.max_jobs < 0:
+            raise ProblemError(f"technician {t.id!r}: max_jobs must be >= 0")
+        if t.capacity is not None and t.capacity < 0:
+            raise ProblemError(f"technician {t.id!r}: capacity must be >= 0")
+        b = t.lunch
+        if b is not None:
+            if b.latest_start < b.earliest_start:
+                raise ProblemError(
+                    f"technician {t.id!r}: lunch latest_start {b.latest_start} is before "
+                    f"earliest_start {b.earliest_start}"
+                )
+            if b.duration < 0:
+                raise ProblemError(f"technician {t.id!r}: lunch duration must be >= 0")
+            # Same rule as the scheduler: the break is taken as early as allowed,
+            # en route if it starts before arrival.
+            start = max(b.earliest_start, t.ready_time)
+            arrive = t.ready_time + home + (b.duration if start < t.ready_time + home else 0)
+            if start > b.latest_start or max(arrive, start + b.duration) > t.shift_end:
+                raise ProblemError(
+                    f"technician {t.id!r}: the lunch break does not fit in the shift "
+                    f"(drop it if it was already taken)"
+                )
+
+    def _validate_job(self, j: Job, n: int) -> None:
+        if not (isinstance(j.node, int) and 0 <= j.node < n):
+            raise ProblemError(f"job {j.id!r}: node {j.node!r} is not a node of the {n}x{n} matrix")
+        if j.service < 0:
+            raise ProblemError(f"job {j.id!r}: service duration must be >= 0")
+        if j.demand < 0:
+            raise ProblemError(f"job {j.id!r}: demand must be >= 0")
+        for w in j.windows:
+            if w.end < w.start:
+                raise ProblemError(
+                    f"job {j.id!r}: time window end {w.end} is before its start {w.start}"
+                )
+        pw = j.promised_window
+        if pw is not None and pw.end < pw.start:
+            raise ProblemError(
+                f"job {j.id!r}: promised window end {pw.end} is before its start {pw.start}"
+            )
+        if j.pinned_technician_id is not None and not self.has_technician(
+            j.pinned_technician_id
+        ):
+            raise ProblemError(
+                f"job {j.id!r} is pinned to unknown technician {j.pinned_technician_id!r}"
+            )
+        if j.pinned_start is not None and j.windows and not any(
+            w.contains(j.pinned_start) for w in j.windows
+        ):
+            raise ProblemError(
+                f"job {j.id!r}: pinned start {j.pinned_start} is outside its time windows"
+            )
+        if j.locked and j.pinned_technician_id is None:
+            raise ProblemError(
+                f"job {j.id!r} is locked but has no pinned_technician_id; a locked job "
+                f"stays with the technician already handling it"
+            )
+
+
+def _check_matrix(name: str, m: Sequence[Sequence[Any]], n: int) -> None:
+    if n == 0:
+        raise ProblemError(f"{name} matrix is empty")
+    for i, row in enumerate(m):
+        if len(row) != n:
+            raise ProblemError(
+                f"{name} matrix is not square: row {i} has {len(row)} entries, expected {n}"
+            )
+        for j, v in enumerate(row):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ProblemError(f"{name}[{i}][{j}] = {v!r} is not an integer")
+            if v < 0:
+                raise ProblemError(f"{name}[{i}][{j}] = {v} is negative")

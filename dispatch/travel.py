@@ -1,0 +1,355 @@
+"""Travel-time providers: build the integer minute matrices the optimizer needs.
+
+``GeodesicTravel`` is the embedded default (no network): great-circle distance
+on the WGS-84 ellipsoid, stretched by a circuity factor for real roads, at a
+speed that may depend on the hour of departure. ``OsrmTravel`` asks an OSRM
+server. ``CachedTravel`` memoises pairs of either.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from geopy.distance import geodesic
+
+from dispatch.model import Location
+
+__all__ = [
+    "CachedTravel",
+    "GeodesicTravel",
+    "OsrmTravel",
+    "TravelError",
+    "TravelTimeProvider",
+    "gcj02_to_wgs84",
+    "wgs84_to_gcj02",
+]
+
+
+class TravelError(RuntimeError):
+    """A travel-time source failed (network error, bad answer, ...)."""
+
+
+@runtime_checkable
+class TravelTimeProvider(Protocol):
+    """Anything that turns points into a travel-time matrix."""
+
+    def durations(
+        self, points: Sequence[Location], *, depart_minute: int = 0
+    ) -> list[list[int]]:
+        """Whole minutes (rounded up) between all pairs, 0 on the diagonal."""
+        ...
+
+
+def _ceil_minutes(minutes: float) -> int:
+    # A tiny tolerance keeps float noise (e.g. 3.0000000001) from adding a minute.
+    return max(0, math.ceil(minutes - 1e-9))
+
+
+class GeodesicTravel:
+    """Travel times from geodesic distance, a circuity factor and a speed.
+
+    Parameters
+    ----------
+    circuity
+        Road distance / straight-line distance (1.3 is typical for cities).
+    speed_kmh
+        Default driving speed.
+    hourly_speed
+        Optional speed per hour of day (0-23) of departure, e.g. slower at rush
+        hour; hours not listed use ``speed_kmh``.
+    overhead_min
+        Fixed minutes added to every trip between distinct points (parking,
+        walking to the door).
+    """
+
+    def __init__(
+        self,
+        circuity: float = 1.3,
+        speed_kmh: float = 30.0,
+        hourly_speed: Mapping[int, float] | None = None,
+        overhead_min: int = 0,
+    ) -> None:
+        if circuity <= 0 or speed_kmh <= 0:
+            raise ValueError("circuity and speed_kmh must be positive")
+        if hourly_speed and min(hourly_speed.values()) <= 0:
+            raise ValueError("hourly speeds must be positive")
+        self.circuity = circuity
+        self.speed_kmh = speed_kmh
+        self.hourly_speed = dict(hourly_speed or {})
+        self.overhead_min = overhead_min
+
+    def speed_at(self, depart_minute: int) -> float:
+        """Speed in km/h for a departure at this minute of the day."""
+        hour = (depart_minute // 60) % 24
+        return self.hourly_speed.get(hour, self.speed_kmh)
+
+    def minutes(self, a: Location, b: Location, *, depart_minute: int = 0) -> int:
+        """Travel time in whole minutes (rounded up) from ``a`` to ``b``.
+
+        Parameters
+        ----------
+        a, b
+            WGS-84 points.
+        depart_minute
+            Minute of the day of departure (selects ``hourly_speed``).
+
+        Returns
+        -------
+        int
+            Minutes; 0 when the points coincide.
+        """
+        if a == b:
+            return 0
+        km = geodesic((a.lat, a.lon), (b.lat, b.lon)).km * self.circuity
+        return _ceil_minutes(60.0 * km / self.speed_at(depart_minute)) + self.overhead_min
+
+    def durations(
+        self, points: Sequence[Location], *, depart_minute: int = 0
+    ) -> list[list[int]]:
+        """Symmetric minute matrix between all points.
+
+        Parameters
+        ----------
+        points
+            WGS-84 points; the matrix follows their order.
+        depart_minute
+            Minute of the day of departure (one speed for the whole matrix).
+
+        Returns
+        -------
+        list[list[int]]
+            ``m[i][j]`` minutes from ``points[i]`` to ``points[j]``.
+        """
+        n = len(points)
+        m = [[0] * n for _ in range(n)]
+        for i in range(n):
+            for j in range(i + 1, n):
+                m[i][j] = m[j][i] = self.minutes(points[i], points[j], depart_minute=depart_minute)
+        return m
+
+
+class OsrmTravel:
+    """Travel times from an OSRM server's ``table`` service.
+
+    Parameters
+    ----------
+    base_url
+        Server root, e.g. ``http://localhost:5000``.
+    profile
+        OSRM profile (``driving``, ``car``, ...).
+    timeout_s
+        Socket timeout per request.
+
+    Notes
+    -----
+    OSRM has no time-of-day model, so ``depart_minute`` is ignored.
+    """
+
+    def __init__(self, base_url: str, profile: str = "driving", timeout_s: float = 5) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.profile = profile
+        self.timeout_s = timeout_s
+
+    def url(self, points: Sequence[Location]) -> str:
+        """The table request URL for these points."""
+        coords = ";".join(f"{p.lon:.6f},{p.lat:.6f}" for p in points)
+        return f"{self.base_url}/table/v1/{self.profile}/{coords}?annotations=duration"
+
+    def durations(
+        self, points: Sequence[Location], *, depart_minute: int = 0
+    ) -> list[list[int]]:
+        """Minute matrix from OSRM (seconds rounded up to whole minutes).
+
+        Raises
+        ------
+        TravelError
+            On network errors, HTTP errors, a non-``Ok`` code, unroutable
+            pairs or a malformed answer.
+        """
+        n = len(points)
+        if n == 0:
+            return []
+        if n == 1:
+            return [[0]]
+        url = self.url(points)
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as resp:  # noqa: S310
+                payload = json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:200]
+            raise TravelError(f"OSRM returned HTTP {exc.code} for {url}: {detail}") from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise TravelError(f"cannot reach OSRM at {self.base_url}: {exc}") from exc
+        except ValueError as exc:
+            raise TravelError(f"OSRM answered with invalid JSON: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("code") != "Ok":
+            code = payload.get("code") if isinstance(payload, dict) else None
+            msg = payload.get("message", "") if isinstance(payload, dict) else ""
+            raise TravelError(f"OSRM error {code}: {msg}".rstrip(": "))
+        table = payload.get("durations")
+        if not isinstance(table, list) or len(table) != n or any(
+            not isinstance(row, list) or len(row) != n for row in table
+        ):
+            raise TravelError(f"OSRM returned a malformed {n}x{n} duration table")
+        out = [[0] * n for _ in range(n)]
+        for i, row in enumerate(table):
+            for j, sec in enumerate(row):
+                if i == j:
+                    continue
+                if sec is None:
+                    raise TravelError(f"OSRM found no route from point {i} to point {j}")
+                out[i][j] = _ceil_minutes(float(sec) / 60.0)
+        return out
+
+
+class CachedTravel:
+    """Memoise pairwise travel times of another provider (LRU).
+
+    Parameters
+    ----------
+    inner
+        The provider to ask for missing pairs.
+    max_entries
+        Pairs kept; the least recently used are evicted.
+
+    Notes
+    -----
+    Missing pairs are fetched in one ``inner.durations`` call over the points
+    involved. Entries are keyed by the departure hour as well as the points.
+    """
+
+    def __init__(self, inner: TravelTimeProvider, max_entries: int = 100_000) -> None:
+        if max_entries <= 0:
+            raise ValueError("max_entries must be positive")
+        self.inner = inner
+        self.max_entries = max_entries
+        self._cache: OrderedDict[tuple[Location, Location, int], int] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def durations(
+        self, points: Sequence[Location], *, depart_minute: int = 0
+    ) -> list[list[int]]:
+        """Minute matrix, served from the cache where possible."""
+        n = len(points)
+        hour = (depart_minute // 60) % 24
+        out = [[0] * n for _ in range(n)]
+        missing: set[int] = set()
+        for i in range(n):
+            for j in range(n):
+                if i == j or points[i] == points[j]:
+                    continue
+                key = (points[i], points[j], hour)
+                value = self._cache.get(key)
+                if value is None:
+                    missing.update((i, j))
+                    self.misses += 1
+                else:
+                    self._cache.move_to_end(key)
+                    out[i][j] = value
+                    self.hits += 1
+        if missing:
+            idx = sorted(missing)
+            sub = self.inner.durations([points[i] for i in idx], depart_minute=depart_minute)
+            for a, i in enumerate(idx):
+                for b, j in enumerate(idx):
+                    if i == j or points[i] == points[j]:
+                        continue
+                    out[i][j] = sub[a][b]
+                    self._put((points[i], points[j], hour), sub[a][b])
+        return out
+
+    def _put(self, key: tuple[Location, Location, int], value: int) -> None:
+        self._cache[key] = value
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+
+
+# --- GCJ-02 ("Mars coordinates") ----------------------------------------------
+# Chinese map apps publish GCJ-02 coordinates, offset from WGS-84 by up to a few
+# hundred metres. The forward transform is the widely published approximation on
+# the Krasovsky 1940 ellipsoid; the inverse is solved by fixed-point iteration.
+
+_A = 6378245.0  # Krasovsky 1940 semi-major axis (m)
+_EE = 0.00669342162296594323  # Krasovsky 1940 first eccentricity squared
+
+
+def _outside_china(lat: float, lon: float) -> bool:
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _delta(lat: float, lon: float) -> tuple[float, float]:
+    x, y = lon - 105.0, lat - 35.0
+    dlat = (
+        -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+        + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+        + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    )
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
+    return dlat, dlon
+
+
+def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """Convert a WGS-84 coordinate to GCJ-02 (unchanged outside China).
+
+    Parameters
+    ----------
+    lat, lon
+        WGS-84 decimal degrees.
+
+    Returns
+    -------
+    tuple[float, float]
+        ``(lat, lon)`` in GCJ-02.
+    """
+    if _outside_china(lat, lon):
+        return lat, lon
+    dlat, dlon = _delta(lat, lon)
+    return lat + dlat, lon + dlon
+
+
+def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
+    """Convert a GCJ-02 coordinate (Chinese map apps) back to WGS-84.
+
+    Parameters
+    ----------
+    lat, lon
+        GCJ-02 decimal degrees.
+
+    Returns
+    -------
+    tuple[float, float]
+        ``(lat, lon)`` in WGS-84, accurate to well under a millimetre; input
+        outside China is returned unchanged.
+    """
+    if _outside_china(lat, lon):
+        return lat, lon
+    wlat, wlon = lat, lon
+    for _ in range(30):
+        glat, glon = wgs84_to_gcj02(wlat, wlon)
+        elat, elon = glat - lat, glon - lon
+        wlat, wlon = wlat - elat, wlon - elon
+        if abs(elat) < 1e-12 and abs(elon) < 1e-12:
+            break
+    return wlat, wlon

@@ -1,0 +1,255 @@
+"""The OR-Tools solver: each constraint has a test that fails if it is ignored."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dispatch import Break, Job, Plan, Problem, ProblemError, Technician, TimeWindow, check_plan
+from dispatch.solver import solve
+from tests.dispatch.conftest import make_problem, random_problem, tech
+
+
+def planned(problem: Problem, initial: Plan | None = None) -> Plan:
+    """Solve in-process and assert the plan is valid."""
+    plan = solve(problem, time_limit_s=2.0, workers=1, initial=initial)
+    assert check_plan(problem, plan) == []
+    return plan
+
+
+def tech_of(plan: Plan, job_id: str) -> str | None:
+    found = plan.assignment_of(job_id)
+    return None if found is None else found[0]
+
+
+def test_basic_plan_serves_everyone_nearest_first(basic: Problem) -> None:
+    plan = planned(basic)
+    assert plan.unassigned == ()
+    assert {tech_of(plan, "j1"), tech_of(plan, "j2")} == {"west"}
+    assert {tech_of(plan, "j5"), tech_of(plan, "j6")} == {"east"}
+    assert plan.objective == 80  # two out-and-back trips of 40
+
+
+def test_small_problem_returns_fast(basic: Problem) -> None:
+    started = time.monotonic()
+    solve(basic, time_limit_s=30.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_skills_are_respected() -> None:
+    p = make_problem(
+        [tech("near", 0), tech("far", 7, skills={"hvac"})],
+        [Job("fix", 1, 30, skills={"hvac"})],
+    )
+    assert tech_of(planned(p), "fix") == "far"
+
+
+def test_unskilled_job_is_reported_not_dropped() -> None:
+    p = make_problem([tech("t", 0)], [Job("ok", 1, 10), Job("gas", 2, 10, skills={"gas"})])
+    plan = planned(p)
+    entry = plan.unassigned_of("gas")
+    assert entry is not None
+    assert entry.code == "no_skilled_technician"
+    assert "gas" in entry.reason
+    assert tech_of(plan, "ok") == "t"
+
+
+def test_time_window_is_respected() -> None:
+    p = make_problem([tech("t", 0)], [Job("late", 1, 10, windows=[(300, 320)])])
+    visit = planned(p).assignment_of("late")
+    assert visit is not None and 300 <= visit[1].start <= 320
+
+
+def test_second_window_is_used_when_first_is_unreachable() -> None:
+    # Arrival is at 50 at the earliest: the first window [0, 20] is gone.
+    p = make_problem([tech("t", 0)], [Job("j", 5, 10, windows=[(0, 20), (200, 220)])])
+    visit = planned(p).assignment_of("j")
+    assert visit is not None and 200 <= visit[1].start <= 220
+
+
+def test_windows_drive_the_order() -> None:
+    p = make_problem(
+        [tech("t", 0)],
+        [Job("far_first", 6, 10, windows=[(0, 70)]),
+         Job("near_later", 1, 10, windows=[(200, 300)])],
+    )
+    route = planned(p).route_of("t")
+    assert route is not None and route.job_ids == ("far_first", "near_later")
+
+
+def test_lunch_break_is_scheduled(lunch_problem: Problem) -> None:
+    plan = planned(lunch_problem)
+    route = plan.route_of("ann")
+    assert route is not None and len(route.visits) == 3
+    assert route.break_start is not None and 120 <= route.break_start <= 150
+    for v in route.visits:
+        assert v.end <= route.break_start or v.start >= route.break_start + 60
+
+
+def test_lunch_break_can_make_a_job_unplannable() -> None:
+    # Without lunch the three 140-minute jobs fit a 480-minute day; with a
+    # mandatory one-hour break in the middle only two do.
+    jobs = [Job(f"j{i}", i, 140) for i in (1, 2, 3)]
+    p_free = make_problem([tech("t")], jobs)
+    p_lunch = make_problem([tech("t", lunch=Break(150, 180, 60))], jobs)
+    assert planned(p_free).unassigned == ()
+    lunch_plan = planned(p_lunch)
+    assert len(lunch_plan.unassigned) == 1
+    assert lunch_plan.unassigned[0].code == "no_room"
+
+
+def test_pinned_technician_is_respected() -> None:
+    p = make_problem([tech("near", 0), tech("far", 7)],
+                     [Job("j", 1, 10, pinned_technician_id="far")])
+    assert tech_of(planned(p), "j") == "far"
+
+
+def test_pinned_start_is_respected() -> None:
+    p = make_problem([tech("t", 0)], [Job("j", 1, 10, pinned_start=123)])
+    visit = planned(p).assignment_of("j")
+    assert visit is not None and visit[1].start == 123
+
+
+def test_pin_to_unskilled_technician_is_reported() -> None:
+    p = make_problem([tech("a"), tech("b", skills={"x"})],
+                     [Job("j", 1, 10, skills={"x"}, pinned_technician_id="a")])
+    entry = planned(p).unassigned_of("j")
+    assert entry is not None and entry.code == "pin_conflict"
+
+
+def test_locked_job_stays_first_with_its_technician() -> None:
+    # Serving node 1 first would be natural, but the technician is already on
+    # the way to node 6.
+    p = make_problem(
+        [tech("a", 0), tech("b", 7)],
+        [Job("on_way", 6, 10, locked=True, pinned_technician_id="a"), Job("near", 1, 10)],
+    )
+    route = planned(p).route_of("a")
+    assert route is not None and route.job_ids[0] == "on_way"
+
+
+def test_max_jobs_is_respected() -> None:
+    p = make_problem(
+        [tech("a", 0, max_jobs=1), tech("b", 7)],
+        [Job("x", 1, 10), Job("y", 1, 10), Job("z", 2, 10)],
+    )
+    plan = planned(p)
+    route = plan.route_of("a")
+    # Uncapped, "a" would take all three (40 minutes of driving in total).
+    assert route is None or len(route.visits) <= 1
+    assert plan.unassigned == ()
+
+
+def test_capacity_is_respected() -> None:
+    p = make_problem(
+        [tech("a", 0, capacity=2), tech("b", 7)],
+        [Job("x", 1, 10, demand=1), Job("y", 1, 10, demand=1), Job("z", 2, 10, demand=1)],
+    )
+    plan = planned(p)
+    route = plan.route_of("a")
+    assert route is None or sum(p.job(i).demand for i in route.job_ids) <= 2
+    assert plan.unassigned == ()
+
+
+def test_shift_end_including_return_is_respected() -> None:
+    # "a" could reach node 7 but not get home by 100; "b" can.
+    p = make_problem(
+        [Technician("a", 0, 0, 100), tech("b", 7)],
+        [Job("far", 7, 10)],
+    )
+    assert tech_of(planned(p), "far") == "b"
+
+
+def test_job_outside_every_shift_is_reported_infeasible() -> None:
+    p = make_problem([Technician("a", 0, 0, 100)], [Job("late", 1, 10, windows=[(300, 400)])])
+    entry = planned(p).unassigned_of("late")
+    assert entry is not None and entry.code == "infeasible"
+
+
+def test_available_from_delays_the_start() -> None:
+    p = make_problem([Technician("a", 3, 0, 480, end_node=0, available_from=200)],
+                     [Job("j", 4, 10)])
+    route = planned(p).route_of("a")
+    assert route is not None and route.start_time >= 200
+    assert route.visits[0].arrival == route.start_time + 10
+
+
+def test_priority_decides_who_gets_served() -> None:
+    p = make_problem(
+        [tech("t", 0)],
+        [Job("routine", 1, 400), Job("vip", 2, 400, priority=2)],
+    )
+    plan = planned(p)
+    assert tech_of(plan, "vip") == "t"
+    assert plan.unassigned_of("routine") is not None
+
+
+def test_complaint_beats_same_priority() -> None:
+    p = make_problem(
+        [tech("t", 0)],
+        [Job("calm", 1, 400), Job("angry", 2, 400, complaint=True)],
+    )
+    assert tech_of(planned(p), "angry") == "t"
+
+
+def test_sla_deadline_reorders_jobs() -> None:
+    p = make_problem(
+        [tech("t", 0)],
+        [Job("near", 1, 60), Job("urgent", 5, 60, sla_deadline=120)],
+    )
+    route = planned(p).route_of("t")
+    assert route is not None and route.job_ids[0] == "urgent"
+
+
+def test_promised_technician_is_kept_when_cheap_to_keep() -> None:
+    p = make_problem([tech("a", 0), tech("b", 3)],
+                     [Job("j", 2, 10, promised_technician_id="a")])
+    assert tech_of(planned(p), "j") == "a"
+
+
+def test_promised_window_is_kept() -> None:
+    p = make_problem([tech("t", 0)], [Job("j", 1, 10, promised_window=TimeWindow(200, 230))])
+    visit = planned(p).assignment_of("j")
+    assert visit is not None and 200 <= visit[1].start <= 230
+
+
+def test_invalid_problem_raises() -> None:
+    with pytest.raises(ProblemError):
+        solve(make_problem([tech("t")], [Job("j", 99)]))
+
+
+def test_warm_start_is_at_least_as_good_as_initial() -> None:
+    p = random_problem(25, 4, seed=3)
+    first = solve(p, time_limit_s=0.5, workers=1, explain=False)
+    again = solve(p, time_limit_s=1.0, workers=1, initial=first, explain=False)
+    assert check_plan(p, again) == []
+    assert again.objective <= first.objective
+
+
+def test_warm_start_from_a_bad_plan_improves_it() -> None:
+    p = make_problem([tech("west", 0), tech("east", 7)],
+                     [Job("j1", 1, 10), Job("j6", 6, 10)])
+    crossed = planned(make_problem([tech("west", 0), tech("east", 7)],
+                                   [Job("j1", 1, 10, pinned_technician_id="east"),
+                                    Job("j6", 6, 10, pinned_technician_id="west")]))
+    better = planned(p, initial=crossed)
+    assert better.objective < crossed.objective
+    assert tech_of(better, "j1") == "west"
+
+
+def test_two_worker_portfolio_returns_a_valid_plan() -> None:
+    p = random_problem(30, 4, seed=7, lunch=True, skills=True)
+    messages: list[str] = []
+    plan = solve(p, time_limit_s=2.0, workers=2, progress=messages.append)
+    assert check_plan(p, plan) == []
+    assert any("worker 1" in m for m in messages)
+    assert set(plan.explanations) == {j.id for j in p.jobs}
+
+
+@pytest.mark.slow
+def test_medium_day_with_all_features_is_valid() -> None:
+    p = random_problem(120, 10, seed=11, lunch=True, skills=True)
+    plan = solve(p, time_limit_s=4.0)
+    assert check_plan(p, plan) == []
+    assert len(plan.unassigned) < 20
