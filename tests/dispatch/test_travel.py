@@ -78,7 +78,7 @@ class _FakeOsrm(BaseHTTPRequestHandler):
 @pytest.fixture
 def osrm() -> Iterator[str]:
     server = HTTPServer(("127.0.0.1", 0), _FakeOsrm)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     _FakeOsrm.seen = []
     try:
@@ -173,3 +173,26 @@ def test_gcj02_round_trip_and_offset() -> None:
 def test_gcj02_outside_china_is_unchanged() -> None:
     assert gcj02_to_wgs84(PARIS.lat, PARIS.lon) == (PARIS.lat, PARIS.lon)
     assert wgs84_to_gcj02(LONDON.lat, LONDON.lon) == (LONDON.lat, LONDON.lon)
+
+
+def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs():
+    """City distances within 0.01% of geopy's geodesic; the matrix equals minutes() pair by pair."""
+    import random
+
+    from geopy.distance import geodesic
+
+    from dispatch.travel import geodesic_km
+
+    rng = random.Random(3)
+    points = [Location(31.0 + rng.random() * 0.4, 121.2 + rng.random() * 0.5) for _ in range(40)]
+    points += [Location(39.9, 116.4), Location(-33.87, 151.21), Location(64.1, -21.9), Location(0.0, 179.99),
+               Location(0.0, -179.99)]
+    for a in points:
+        for b in points:
+            exact = geodesic((a.lat, a.lon), (b.lat, b.lon)).km
+            assert abs(geodesic_km(a, b) - exact) <= max(1e-4 * exact, 1e-3)
+    travel = GeodesicTravel(circuity=1.3, speed_kmh=30.0, overhead_min=1)
+    matrix = travel.durations(points, depart_minute=8 * 60)
+    for i, a in enumerate(points):
+        for j, b in enumerate(points):
+            assert matrix[i][j] == travel.minutes(a, b, depart_minute=8 * 60)
