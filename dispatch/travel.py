@@ -139,6 +139,22 @@ class GeodesicTravel:
             return 0
         return self._minutes_for_km(geodesic_km(a, b), depart_minute)
 
+    def pair_minutes(
+        self, pairs: Sequence[tuple[Location, Location]], *, depart_minute: int = 0
+    ) -> list[int]:
+        """:meth:`minutes` for many (from, to) pairs at once (vectorised)."""
+        if not pairs:
+            return []
+        a = np.array([(p.lat, p.lon) for p, _ in pairs], dtype=float)
+        b = np.array([(q.lat, q.lon) for _, q in pairs], dtype=float)
+        km = _flat_km(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+        for k in np.nonzero(km > _FLAT_LIMIT_KM)[0]:
+            km[k] = geodesic_km(*pairs[k])
+        raw = 60.0 * km * self.circuity / self.speed_at(depart_minute)
+        minutes = np.maximum(0, np.ceil(raw - 1e-9)).astype(np.int64) + self.overhead_min
+        minutes[(a[:, 0] == b[:, 0]) & (a[:, 1] == b[:, 1])] = 0
+        return minutes.tolist()
+
     def _minutes_for_km(self, km: float, depart_minute: int) -> int:
         minutes = _ceil_minutes(60.0 * km * self.circuity / self.speed_at(depart_minute))
         return minutes + self.overhead_min

@@ -75,6 +75,7 @@ def plan_apply(
 ) -> None:
     """Write routes back: technician, position and planned arrival of every routed order."""
     explanations = explanations or {}
+    retimed: list[tuple[int, int, dt.datetime]] = []
     for route in plan.routes:
         if technicians is not None and route.technician_id not in technicians:
             continue
@@ -82,13 +83,10 @@ def plan_apply(
         for position, visit in enumerate(route.visits, start=1):
             work_order = snapshot.orders[visit.job_id]
             arrival = snapshot.moment(visit.arrival)
-            unchanged = (
-                work_order.technician_id == technician.pk
-                and work_order.route_position == position
-                and work_order.planned_arrival == arrival
-                and work_order.status != Status.NEW
-            )
-            if unchanged:
+            same_technician = work_order.technician_id == technician.pk and work_order.status != Status.NEW
+            if same_technician and visit.job_id not in explanations:
+                if work_order.route_position != position or work_order.planned_arrival != arrival:
+                    retimed.append((work_order.pk, position, arrival))
                 continue
             work_order_services.work_order_assign(
                 work_order_id=work_order.pk,
@@ -99,6 +97,7 @@ def plan_apply(
                 explanation=explanations.get(visit.job_id),
                 actor_label=actor_label,
             )
+    work_order_services.work_orders_retime(changes=retimed)
 
 
 def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from dispatch import model as dm
@@ -84,6 +85,12 @@ def _on_site_since(work_order: WorkOrder) -> dt.datetime:
     return event.created_at if event else work_order.updated_at
 
 
+_SNAPSHOT_FIELDS = (
+    "id", "status", "technician_id", "route_position", "planned_arrival", "window_start", "window_end",
+    "service_minutes", "priority", "complaint", "created_at", "updated_at", "site__id", "site__latitude",
+    "site__longitude", "required_skill__id", "required_skill__code",
+)
+
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
 # mistake makes a plan infeasible rather than optimistic.
 UNKNOWN_MINUTES = 10**6
@@ -105,9 +112,14 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
         points.append(location)
         return len(points) - 1
 
+    planned = Q(status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
+    wanted = planned | Q(pk=insert_only) if insert_only is not None else planned | Q(status=Status.NEW)
+    # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
+    # the request path of every new order.
     orders = list(
-        WorkOrder.objects.select_related("site", "technician", "required_skill", "customer")
-        .filter(status__in=[Status.NEW, Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
+        WorkOrder.objects.select_related("site", "required_skill")
+        .filter(wanted)
+        .only(*_SNAPSHOT_FIELDS)
         .order_by("id")
     )
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
@@ -208,7 +220,7 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
     sequences = {tech: [key for *_, key in sorted(items)] for tech, items in routes.items()}
     provider = travel_provider()
     target = next((job.node for job in jobs if job.id == order_key(insert_only or 0)), None)
-    if insert_only is not None and target is not None and hasattr(provider, "minutes"):
+    if insert_only is not None and target is not None and hasattr(provider, "pair_minutes"):
         durations = _sparse_durations(
             points, provider, now=now, target=target, technicians=technicians,
             job_nodes={job.id: job.node for job in jobs}, sequences=sequences,
@@ -233,22 +245,19 @@ def _sparse_durations(
     technicians: list[dm.Technician], job_nodes: dict[str, int], sequences: dict[str, list[str]],
 ) -> list[list[int]]:
     n = len(points)
-    depart = minute_of_day(now)
     matrix = [[UNKNOWN_MINUTES] * n for _ in range(n)]
     for i in range(n):
         matrix[i][i] = 0
-
-    def fill(a: int, b: int) -> None:
-        if matrix[a][b] == UNKNOWN_MINUTES:
-            matrix[a][b] = matrix[b][a] = provider.minutes(points[a], points[b], depart_minute=depart)
-
+    wanted: set[tuple[int, int]] = {(target, other) for other in range(n) if other != target}
     for technician in technicians:
         stops = [technician.start_node, *(job_nodes[key] for key in sequences.get(technician.id, [])),
                  technician.end_node if technician.end_node is not None else technician.start_node]
-        for a, b in zip(stops, stops[1:], strict=False):
-            fill(a, b)
-    for other in range(n):
-        fill(target, other)
+        wanted.update((a, b) for a, b in zip(stops, stops[1:], strict=False) if a != b)
+    pairs = sorted(wanted)
+    minutes = provider.pair_minutes([(points[a], points[b]) for a, b in pairs],
+                                    depart_minute=minute_of_day(now))
+    for (a, b), value in zip(pairs, minutes, strict=True):
+        matrix[a][b] = matrix[b][a] = value
     return matrix
 
 

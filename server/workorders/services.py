@@ -347,3 +347,25 @@ def technician_report_location(
     technician.last_longitude = longitude
     technician.last_located_at = at
     technician.save(update_fields=["last_latitude", "last_longitude", "last_located_at", "updated_at"])
+
+
+@transaction.atomic
+def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime]]) -> int:
+    """New route positions and planned arrivals for orders that stay with their technician.
+
+    ``changes`` holds (work order id, route position, planned arrival). Status and technician
+    do not change, so no event is written; one bulk update keeps a re-timed route cheap.
+    """
+    if not changes:
+        return 0
+    orders = {wo.pk: wo for wo in WorkOrder.objects.select_for_update().filter(pk__in=[c[0] for c in changes])}
+    now = timezone.now()
+    for work_order_id, position, arrival in changes:
+        work_order = orders[work_order_id]
+        work_order.route_position = position
+        work_order.planned_arrival = arrival
+        work_order.scheduled_day = timezone.localtime(arrival).date()
+        work_order.updated_at = now
+    return WorkOrder.objects.bulk_update(
+        list(orders.values()), ["route_position", "planned_arrival", "scheduled_day", "updated_at"]
+    )

@@ -193,6 +193,8 @@ def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs():
             assert abs(geodesic_km(a, b) - exact) <= max(1e-4 * exact, 1e-3)
     travel = GeodesicTravel(circuity=1.3, speed_kmh=30.0, overhead_min=1)
     matrix = travel.durations(points, depart_minute=8 * 60)
+    pairs = [(a, b) for a in points for b in points]
+    assert travel.pair_minutes(pairs, depart_minute=8 * 60) == [m for row in matrix for m in row]
     for i, a in enumerate(points):
         for j, b in enumerate(points):
             assert matrix[i][j] == travel.minutes(a, b, depart_minute=8 * 60)

@@ -1,0 +1,126 @@
+"""Urgent order through the API on PostgreSQL: time from request to the answer with a technician.
+
+Seeds a 50-technician, 500-order day in a PostgreSQL database of its own (scheduled by the real
+re-plan), then creates ``--orders`` urgent orders with ``POST /api/work-orders`` (Django's test
+client in-process: URL routing, auth, validation, the service, the insertion, the writes) and
+reports p50/p95/max. Re-plans are queued to Redis and not run, as in production where a worker
+takes them; the queue is purged at the end.
+
+    python bench/urgent_api.py [--database-url postgres://postgres@127.0.0.1:5432/fixroute_bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import default_out, emit, environment, percentile, table, write_json  # noqa: E402
+
+
+def _prepare_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/fixroute_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--technicians", type=int, default=50)
+    parser.add_argument("--day-orders", type=int, default=500)
+    parser.add_argument("--orders", type=int, default=200, help="urgent orders to time")
+    parser.add_argument("--replan-seconds", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    _prepare_database(args.database_url)
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CELERY_QUEUE": "fixroute-bench",
+        "SMS_PROVIDER": "memory",
+    })
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from django.test import Client
+
+    from server.config.celery_app import app as celery_app
+    from server.customers.models import Customer, Site
+    from server.scheduling import services as scheduling
+    from server.technicians.models import Skill, Technician
+    from server.workorders.services import work_order_create
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(args.seed)
+    centre = (31.23, 121.47)
+    half_km = 15.0
+
+    def point() -> tuple[float, float]:
+        return (centre[0] + rng.uniform(-half_km, half_km) / 111.0,
+                centre[1] + rng.uniform(-half_km, half_km) / 95.0)
+
+    skill = Skill.objects.create(code="appliance", name="Appliances")
+    for i in range(args.technicians):
+        lat, lon = point()
+        user = User.objects.create_user(username=f"tech{i}", password="x")
+        tech = Technician.objects.create(user=user, name=f"Tech {i}", home_latitude=lat, home_longitude=lon,
+                                         shift_start=dt.time(0, 0), shift_end=dt.time(0, 0))
+        tech.skills.add(skill)
+    for i in range(args.day_orders):
+        lat, lon = point()
+        customer = Customer.objects.create(name=f"Customer {i}", phone=f"+86139{i:08d}")
+        site = Site.objects.create(customer=customer, address=f"Street {i}", latitude=lat, longitude=lon)
+        work_order_create(customer=customer, site=site, problem="repair", required_skill=skill, service_minutes=45)
+    emit(f"Seeded {args.technicians} technicians and {args.day_orders} orders; re-planning "
+         f"({args.replan_seconds:.0f} s)...")
+    started = time.perf_counter()
+    summary = scheduling.day_replan(time_limit_s=args.replan_seconds)
+    emit(f"Re-plan: {summary.assigned}/{summary.orders} assigned in {time.perf_counter() - started:.1f} s, "
+         f"checker violations: {len(summary.violations)}")
+
+    staff = User.objects.create_user(username="bench-staff", password="x", is_staff=True)
+    staff.groups.add(Group.objects.get_or_create(name="call_center")[0])
+    client = Client()
+    client.force_login(staff)
+    timings: list[float] = []
+    assigned = 0
+    for i in range(args.orders):
+        lat, lon = point()
+        body = {"phone": f"+86137{i:08d}", "customer_name": f"Urgent {i}", "address": f"Urgent street {i}",
+                "latitude": lat, "longitude": lon, "problem": "no water", "priority": "urgent",
+                "required_skill": "appliance", "service_minutes": 30}
+        t0 = time.perf_counter()
+        response = client.post("/api/work-orders", body, content_type="application/json")
+        timings.append((time.perf_counter() - t0) * 1000.0)
+        if response.status_code != 201:
+            raise SystemExit(f"request {i} failed: {response.status_code} {response.content[:300]!r}")
+        if response.json()["technician_id"] is not None:
+            assigned += 1
+    celery_app.control.purge()
+    row = {"orders": args.orders, "assigned": assigned, "p50_ms": percentile(timings, 50),
+           "p95_ms": percentile(timings, 95), "max_ms": max(timings), "mean_ms": sum(timings) / len(timings)}
+    emit(table([row], ["orders", "assigned", "p50_ms", "p95_ms", "max_ms", "mean_ms"], digits=1))
+    out = args.out or default_out("urgent_api")
+    write_json(out, {"environment": environment(), "args": vars(args) | {"out": str(out)}, "result": row})
+    emit(f"Wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
