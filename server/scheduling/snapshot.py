@@ -18,7 +18,7 @@ from dispatch.result import Plan, Route, Unassigned, plan_objective
 from dispatch.schedule import build_route
 from server.scheduling.travel import minute_of_day, travel_provider
 from server.technicians.models import Technician
-from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder
+from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder, WorkOrderEvent
 from server.workorders.services import technician_origin
 
 HORIZON = dt.timedelta(hours=24)
@@ -48,7 +48,7 @@ class Snapshot:
     origin: dt.datetime
     problem: dm.Problem
     technicians: dict[str, Technician]
-    orders: dict[str, WorkOrder]
+    orders: dict[str, PlannedOrder]
     routes: dict[str, list[str]] = field(default_factory=dict)  # the plan the database holds now
     skipped: dict[int, str] = field(default_factory=dict)  # work order id -> why it is not planned
 
@@ -78,17 +78,44 @@ def shift_occurrence(technician: Technician, *, now: dt.datetime) -> tuple[dt.da
     raise AssertionError("unreachable: tomorrow's shift always ends after now")
 
 
-def _on_site_since(work_order: WorkOrder) -> dt.datetime:
+def _on_site_since(work_order: PlannedOrder) -> dt.datetime:
     event = (
-        work_order.events.filter(kind=EventKind.STATUS, to_status=Status.ON_SITE).order_by("-created_at").first()
+        WorkOrderEvent.objects.filter(work_order_id=work_order.pk, kind=EventKind.STATUS, to_status=Status.ON_SITE)
+        .order_by("-created_at")
+        .first()
     )
     return event.created_at if event else work_order.updated_at
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedOrder:
+    """The columns of a work order that planning reads (loaded as tuples: this is a hot path)."""
+
+    pk: int
+    status: str
+    technician_id: int | None
+    route_position: int | None
+    planned_arrival: dt.datetime | None
+    window_start: dt.datetime | None
+    window_end: dt.datetime | None
+    service_minutes: int
+    priority: str
+    complaint: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    latitude: float | None
+    longitude: float | None
+    skill: str | None
+
+    @property
+    def has_location(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
+
+
 _SNAPSHOT_FIELDS = (
     "id", "status", "technician_id", "route_position", "planned_arrival", "window_start", "window_end",
-    "service_minutes", "priority", "complaint", "created_at", "updated_at", "site__id", "site__latitude",
-    "site__longitude", "required_skill__id", "required_skill__code",
+    "service_minutes", "priority", "complaint", "created_at", "updated_at", "site__latitude",
+    "site__longitude", "required_skill__code",
 )
 
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
@@ -116,12 +143,10 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
     wanted = planned | Q(pk=insert_only) if insert_only is not None else planned | Q(status=Status.NEW)
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
-    orders = list(
-        WorkOrder.objects.select_related("site", "required_skill")
-        .filter(wanted)
-        .only(*_SNAPSHOT_FIELDS)
-        .order_by("id")
-    )
+    orders = [
+        PlannedOrder(*row)
+        for row in WorkOrder.objects.filter(wanted).order_by("id").values_list(*_SNAPSHOT_FIELDS)
+    ]
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
     snapshot_technicians: dict[str, Technician] = {}
     technicians: list[dm.Technician] = []
@@ -138,9 +163,9 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
             else dm.Location(technician.home_latitude, technician.home_longitude)
         )
         busy = on_site.get(technician.pk)
-        if busy is not None and busy.site is not None and busy.site.has_location:
+        if busy is not None and busy.has_location:
             # Still at a job: free once its service time is over, from that site.
-            start_location = dm.Location(busy.site.latitude, busy.site.longitude)
+            start_location = dm.Location(busy.latitude, busy.longitude)
             done_at = _on_site_since(busy) + dt.timedelta(minutes=busy.service_minutes)
             start_min = max(start_min, int((done_at - now).total_seconds() // 60))
         if start_min >= end_min:
@@ -168,7 +193,7 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
             )
         )
     jobs: list[dm.Job] = []
-    snapshot_orders: dict[str, WorkOrder] = {}
+    snapshot_orders: dict[str, PlannedOrder] = {}
     skipped: dict[int, str] = {}
     routes: dict[str, list[tuple[int, int, str]]] = {}
     horizon_min = int(HORIZON.total_seconds() // 60)
@@ -180,7 +205,7 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
             and technician_key(work_order.technician_id or 0) in snapshot_technicians
         ):
             continue
-        if work_order.site is None or not work_order.site.has_location:
+        if not work_order.has_location:
             skipped[work_order.pk] = "the address has no map location"
             continue
         tech_key = technician_key(work_order.technician_id) if work_order.technician_id else None
@@ -199,10 +224,10 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
         jobs.append(
             dm.Job(
                 id=key,
-                node=node(dm.Location(work_order.site.latitude, work_order.site.longitude)),
+                node=node(dm.Location(work_order.latitude, work_order.longitude)),
                 service=work_order.service_minutes,
                 windows=(window,),
-                skills=frozenset({work_order.required_skill.code}) if work_order.required_skill else frozenset(),
+                skills=frozenset({work_order.skill}) if work_order.skill else frozenset(),
                 priority=PRIORITY_RANK[work_order.priority],
                 complaint=work_order.complaint,
                 sla_deadline=max(0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
