@@ -7,7 +7,13 @@ import time
 import pytest
 
 from dispatch import Break, Job, Plan, Problem, ProblemError, Technician, TimeWindow, check_plan
-from dispatch.solver import solve
+from dispatch.solver import (
+    _SLOW_OR_IRRELEVANT_OPERATORS,
+    _Config,
+    _Model,
+    _prefilter,
+    solve,
+)
 from tests.dispatch.conftest import make_problem, random_problem, tech
 
 
@@ -35,6 +41,14 @@ def test_small_problem_returns_fast(basic: Problem) -> None:
     started = time.monotonic()
     solve(basic, time_limit_s=30.0)
     assert time.monotonic() - started < 1.0
+
+
+def test_twenty_job_day_stops_early() -> None:
+    p = random_problem(20, 3, seed=4)
+    started = time.monotonic()
+    plan = solve(p, time_limit_s=30.0)
+    assert time.monotonic() - started < 2.0
+    assert check_plan(p, plan) == []
 
 
 def test_skills_are_respected() -> None:
@@ -253,3 +267,15 @@ def test_medium_day_with_all_features_is_valid() -> None:
     plan = solve(p, time_limit_s=4.0)
     assert check_plan(p, plan) == []
     assert len(plan.unassigned) < 20
+
+
+def test_search_parameters_switch_operators_off(basic: Problem) -> None:
+    """Regression: OptionalBoolean FALSE is 2, not 3 (TRUE)."""
+    _, allowed = _prefilter(basic)
+    model = _Model(basic, list(basic.jobs), allowed)
+    params = model.parameters(_Config("w", 0, "PARALLEL_CHEAPEST_INSERTION", ils=True), 1.0, False)
+    ops = params.local_search_operators
+    assert all(getattr(ops, name) == 2 for name in _SLOW_OR_IRRELEVANT_OPERATORS)
+    assert ops.use_make_inactive == 3 and ops.use_relocate == 3
+    ruin = params.iterated_local_search_parameters.ruin_recreate_parameters.ruin_strategies
+    assert ruin[0].HasField("sisr")

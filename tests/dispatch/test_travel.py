@@ -175,7 +175,7 @@ def test_gcj02_outside_china_is_unchanged() -> None:
     assert wgs84_to_gcj02(LONDON.lat, LONDON.lon) == (LONDON.lat, LONDON.lon)
 
 
-def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs():
+def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs() -> None:
     """City distances within 0.01% of geopy's geodesic; the matrix equals minutes() pair by pair."""
     import random
 
@@ -185,8 +185,13 @@ def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs():
 
     rng = random.Random(3)
     points = [Location(31.0 + rng.random() * 0.4, 121.2 + rng.random() * 0.5) for _ in range(40)]
-    points += [Location(39.9, 116.4), Location(-33.87, 151.21), Location(64.1, -21.9), Location(0.0, 179.99),
-               Location(0.0, -179.99)]
+    points += [
+        Location(39.9, 116.4),
+        Location(-33.87, 151.21),
+        Location(64.1, -21.9),
+        Location(0.0, 179.99),
+        Location(0.0, -179.99),
+    ]
     for a in points:
         for b in points:
             exact = geodesic((a.lat, a.lon), (b.lat, b.lon)).km
