@@ -39,10 +39,6 @@ def order_key(work_order_id: int) -> str:
     return f"w{work_order_id}"
 
 
-def key_id(key: str) -> int:
-    return int(key[1:])
-
-
 @dataclass
 class Snapshot:
     origin: dt.datetime

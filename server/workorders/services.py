@@ -324,7 +324,6 @@ def work_order_technician_event(
         technician_report_location(
             technician=technician, latitude=latitude, longitude=longitude, at=timezone.now()
         )
-    work_order.technician = technician
     work_order = work_order_transition(
         work_order_id=work_order.pk,
         to_status=state_machine.TECHNICIAN_ACTIONS[action],
