@@ -209,13 +209,27 @@ class _Evaluator:
         self.states = [_RouteState(problem, t, by_tech.get(t.id)) for t in problem.technicians]
         self._by_id = {st.tech.id: st for st in self.states}
 
+    def refresh(self, plan: Plan, technician_id: str) -> None:
+        """Take one technician's route from ``plan`` (after an insertion)."""
+        k = self.problem.technician_index(technician_id)
+        st = _RouteState(self.problem, self.states[k].tech, plan.route_of(technician_id))
+        self.states[k] = st
+        self._by_id[technician_id] = st
+
     def state_of(self, technician_id: str) -> _RouteState:
         """Route summary of one technician."""
         return self._by_id[technician_id]
 
-    def candidates(self, job: Job, skip: str | None = None) -> list[tuple[Candidate, _Best | None]]:
-        """Best position per technician, in problem order, leaving out ``skip``."""
-        return [self._for_state(job, st) for st in self.states if st.tech.id != skip]
+    def candidates(
+        self, job: Job, skip: str | None = None, among: set[str] | None = None
+    ) -> list[tuple[Candidate, _Best | None]]:
+        """Best position per technician, in problem order, leaving out ``skip``
+        and, when ``among`` is given, everyone not in it."""
+        return [
+            self._for_state(job, st)
+            for st in self.states
+            if st.tech.id != skip and (among is None or st.tech.id in among)
+        ]
 
     def _for_state(self, job: Job, st: _RouteState) -> tuple[Candidate, _Best | None]:
         p = self.problem

@@ -166,14 +166,17 @@ class Plan:
     unassigned: tuple[Unassigned, ...]
     objective: int
     explanations: Mapping[str, Explanation] = field(default_factory=dict)
+    _visits: dict[str, tuple[str, Visit]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def assignment_of(self, job_id: str) -> tuple[str, Visit] | None:
         """Return ``(technician_id, visit)`` for a routed job, else ``None``."""
-        for route in self.routes:
-            for visit in route.visits:
-                if visit.job_id == job_id:
-                    return route.technician_id, visit
-        return None
+        if self._visits is None:
+            index = {v.job_id: (r.technician_id, v) for r in self.routes for v in r.visits}
+            object.__setattr__(self, "_visits", index)
+        assert self._visits is not None
+        return self._visits.get(job_id)
 
     def route_of(self, technician_id: str) -> Route | None:
         """Return the technician's route, or ``None`` if they have none."""

@@ -21,6 +21,7 @@ rules that ``check_plan`` verifies.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import random
 import time
@@ -33,6 +34,7 @@ from google.protobuf import duration_pb2
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
 
+from dispatch.explain import NEAREST
 from dispatch.model import Job, Problem, Technician
 from dispatch.result import Plan, Route, Unassigned, plan_objective
 from dispatch.schedule import build_route, earliest_in
@@ -47,6 +49,11 @@ SMALL_PROBLEM_JOBS = 12
 # typical time limit, and nobody should wait 5 s for a 20-job day.
 EARLY_STOP_MAX_JOBS = 40
 EFFORT_PER_JOB_SQUARED = 0.002
+# Above this many jobs the day is solved by area (``dispatch.decompose``):
+# OR-Tools' first solution alone takes about 25 s at 2,000 jobs. Areas have
+# about PART_JOBS jobs, a size whose first solution takes well under a second.
+DECOMPOSE_ABOVE_JOBS = 800
+PART_JOBS = 200
 
 _FSS = routing_enums_pb2.FirstSolutionStrategy
 _LSM = routing_enums_pb2.LocalSearchMetaheuristic
@@ -158,15 +165,24 @@ def solve(
     # Time kept back for turning solver output into a timed, explained plan;
     # measured at about 12 us (+16 us with explanations) per job x technician.
     size = len(eligible) * len(problem.technicians)
-    reserve = 0.02 + size * (12e-6 + (16e-6 if explain else 0.0))
+    explained = len(problem.jobs) * min(len(problem.technicians), NEAREST + 1)
+    reserve = 0.02 + size * 12e-6 + (explained * 16e-6 if explain else 0.0)
 
     child = None
-    if workers >= 2 and not small and eligible:
+    by_parts = len(eligible) > DECOMPOSE_ABOVE_JOBS
+    if workers >= 2 and not small and eligible and not by_parts:
         child = _start_child(problem, allowed, configs[1], deadline, initial_routes, say,
                              reserve)
 
     plan: Plan | None = None
-    if eligible:
+    if by_parts:
+        # The whole-day search would not even find a first solution in time.
+        # Parts are solved and joined, then timed once more as one plan.
+        reserve = 0.3 + size * 4e-6 + (explained * 16e-6 if explain else 0.0)
+        plan = _solve_by_parts(
+            problem, allowed, excluded, deadline - reserve, initial, workers, seed, say
+        )
+    elif eligible:
         raw = _solve_config(
             problem, allowed, configs[0], deadline, initial_routes, small, say, reserve
         )
@@ -195,6 +211,83 @@ def solve(
         plan = replace(plan, explanations=explain_plan(problem, plan))
     say(f"done in {time.monotonic() - started:.2f}s, objective {plan.objective}")
     return plan
+
+
+# --- large days: solve by area -------------------------------------------------
+
+
+def _solve_by_parts(
+    problem: Problem,
+    allowed: dict[str, list[int]],
+    excluded: dict[str, Unassigned],
+    until: float,
+    initial: Plan | None,
+    workers: int,
+    seed: int,
+    say: Callable[[str], None],
+) -> Plan:
+    """Cut the day into areas (``dispatch.decompose``), solve them on
+    ``workers`` lanes, and join the results into one plan of the whole day."""
+    from dispatch.decompose import partition
+
+    lanes = max(1, workers)
+    count = lanes * math.ceil(len(allowed) / (lanes * PART_JOBS))
+    parts = partition(problem, allowed, count)
+    # Longest parts first onto the least loaded lane.
+    lane_parts: list[list[Any]] = [[] for _ in range(lanes)]
+    for part in sorted(parts, key=lambda p: -len(p.jobs)):
+        k = min(range(lanes), key=lambda i: sum(len(p.jobs) for p in lane_parts[i]))
+        lane_parts[k].append(part)
+    say(
+        f"{len(allowed)} jobs: solving {len(parts)} areas of "
+        f"{min(len(p.jobs) for p in parts)}-{max(len(p.jobs) for p in parts)} jobs "
+        f"on {lanes} lane(s)"
+    )
+    children = []
+    for k in range(1, lanes):
+        if lane_parts[k]:
+            children.append((k, _fork(_solve_lane, (problem, lane_parts[k], until, initial,
+                                                    seed, None), say)))
+    results = _solve_lane(problem, lane_parts[0], until, initial, seed, say)
+    for k, child in children:
+        got = None if child is None else _collect_child(child, until, say)
+        if got is None:
+            # The lane failed (or could not start): its parts go to the repair.
+            got = []
+            for part in lane_parts[k]:
+                got.append(Plan((), tuple(Unassigned(j, "no_room", "area not solved")
+                                          for j in part.jobs), 0))
+        results.extend(got)
+    routes = [r for sub in results for r in sub.routes]
+    unassigned = list(excluded.values()) + [
+        Unassigned(u.job_id, "no_room", u.reason) for sub in results for u in sub.unassigned
+    ]
+    plan = Plan(tuple(routes), tuple(unassigned), 0)
+    return replace(plan, objective=plan_objective(problem, plan))
+
+
+def _solve_lane(
+    problem: Problem,
+    parts: list[Any],
+    until: float,
+    initial: Plan | None,
+    seed: int,
+    say: Callable[[str], None] | None,
+) -> list[Plan]:
+    """Solve areas one after the other, sharing the time in proportion to size."""
+    from dispatch.decompose import subproblem
+
+    out = []
+    left = sum(len(p.jobs) for p in parts)
+    for k, part in enumerate(parts):
+        budget = max(0.05, (until - time.monotonic()) * len(part.jobs) / max(1, left))
+        left -= len(part.jobs)
+        sub = subproblem(problem, part)
+        tell = None if say is None else (lambda m, k=k: say(f"area {k}: {m}"))
+        plan = solve(sub, time_limit_s=budget, initial=initial, workers=1, seed=seed,
+                     explain=False, progress=tell)
+        out.append(plan)
+    return out
 
 
 # --- pre-processing ----------------------------------------------------------
@@ -373,20 +466,25 @@ def _start_child(
     say: Callable[[str], None],
     reserve: float,
 ) -> tuple[Any, Any] | None:
+    return _fork(
+        _solve_config,
+        (problem, allowed, config, deadline, initial_routes, False, None, reserve),
+        say,
+    )
+
+
+def _fork(fn: Callable[..., Any], args: tuple[Any, ...], say: Callable[[str], None]) -> Any:
+    """Run ``fn(*args)`` in a child process; ``(process, pipe)`` or ``None``."""
     try:
         # fork: the child inherits the loaded model code and the problem, starts
         # in milliseconds and never re-imports the caller's __main__ (spawn and
         # forkserver do, which breaks unguarded scripts). The child only runs
-        # OR-Tools and writes to a pipe, so locks held by other threads of the
+        # the search and writes to a pipe, so locks held by other threads of the
         # parent at fork time are never touched.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         ctx = multiprocessing.get_context(method)
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(
-            target=_child_main,
-            args=(problem, allowed, config, deadline, initial_routes, send, reserve),
-            daemon=True,
-        )
+        proc = ctx.Process(target=_child_main, args=(fn, args, send), daemon=True)
         proc.start()
         send.close()
     except (OSError, ValueError, AssertionError) as exc:
@@ -396,29 +494,16 @@ def _start_child(
     return proc, recv
 
 
-def _child_main(
-    problem: Problem,
-    allowed: dict[str, list[int]],
-    config: _Config,
-    deadline: float,
-    initial_routes: list[list[str]] | None,
-    conn: Any,
-    reserve: float,
-) -> None:
+def _child_main(fn: Callable[..., Any], args: tuple[Any, ...], conn: Any) -> None:
     try:
-        raw = _solve_config(
-            problem, allowed, config, deadline, initial_routes, False, None, reserve
-        )
-        conn.send(raw)
+        conn.send(fn(*args))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which carries on
         conn.send(exc)
     finally:
         conn.close()
 
 
-def _collect_child(
-    child: tuple[Any, Any], deadline: float, say: Callable[[str], None]
-) -> _RawSolution | None:
+def _collect_child(child: tuple[Any, Any], deadline: float, say: Callable[[str], None]) -> Any:
     proc, conn = child
     result: Any = None
     try:
@@ -751,20 +836,22 @@ def _to_plan(problem: Problem, raw: _RawSolution, excluded: dict[str, Unassigned
 
 def _repair_and_classify(problem: Problem, plan: Plan) -> Plan:
     """Insert solver-dropped jobs that still fit, then explain the rest."""
-    from dispatch.insertion import apply_insertion, insert_job
+    from dispatch.insertion import _choose, _Evaluator, apply_insertion
 
     pending = [u for u in plan.unassigned if u.code == "no_room"]
     if not pending:
         return plan
     order = sorted(pending, key=lambda u: -problem.drop_penalty(problem.job(u.job_id)))
+    ev = _Evaluator(problem, plan)
     for u in order:
-        ins = insert_job(problem, plan, u.job_id)
+        ins = _choose(problem, ev, problem.job(u.job_id), False)
         if ins.technician_id is not None:
             plan = apply_insertion(problem, plan, ins)
+            ev.refresh(plan, ins.technician_id)
     kept = []
     for u in plan.unassigned:
         if u.code == "no_room":
-            ins = insert_job(problem, plan, u.job_id)
+            ins = _choose(problem, ev, problem.job(u.job_id), False)
             kept.append(Unassigned(u.job_id, "no_room", ins.reason))
         else:
             kept.append(u)
