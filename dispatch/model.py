@@ -7,7 +7,7 @@ row/column indices into :attr:`Problem.durations`; several jobs may share a node
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -18,6 +18,7 @@ __all__ = [
     "Location",
     "Problem",
     "ProblemError",
+    "SparseMatrix",
     "Technician",
     "TimeWindow",
     "Weights",
@@ -247,7 +248,60 @@ class Job:
         return tuple((a, b) for a, b in merged)
 
 
-def _matrix(m: Any) -> tuple[tuple[int, ...], ...]:
+class _SparseRow(dict):  # type: ignore[type-arg]
+    """One row of a :class:`SparseMatrix`: ``row[b]`` is the entry or the default."""
+
+    __slots__ = ("default",)
+
+    def __init__(self, default: int) -> None:
+        super().__init__()
+        self.default = default
+
+    def __missing__(self, key: int) -> int:
+        return self.default
+
+
+class SparseMatrix:
+    """A square matrix that stores only some entries; every other entry reads as ``default``.
+
+    For placing one job into fixed routes, which reads only the legs along the routes and
+    the legs to and from the new job: a few thousand entries instead of a full matrix of a
+    few hundred thousand. ``m[a][b]`` indexing is as fast as a tuple's. Iterating yields full
+    rows (slow; only validation does it). Give ``default`` a value so large that reading a
+    missing entry by mistake makes a schedule infeasible rather than optimistic.
+    """
+
+    __slots__ = ("_rows", "default")
+
+    def __init__(self, n: int, default: int) -> None:
+        self.default = default
+        self._rows = tuple(_SparseRow(default) for _ in range(n))
+        for a, row in enumerate(self._rows):
+            row[a] = 0
+
+    def set(self, a: int, b: int, value: int) -> None:
+        """Store entry ``[a][b]``."""
+        self._rows[a][b] = value
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, a: int) -> _SparseRow:
+        return self._rows[a]
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        n = len(self._rows)
+        for row in self._rows:
+            yield tuple(row[b] for b in range(n))
+
+    def max_stored(self) -> int:
+        """Largest stored entry (0 if none)."""
+        return max((max(row.values()) for row in self._rows if row), default=0)
+
+
+def _matrix(m: Any) -> tuple[tuple[int, ...], ...] | SparseMatrix:
+    if isinstance(m, SparseMatrix):
+        return m
     if hasattr(m, "tolist"):
         m = m.tolist()
     return tuple(tuple(row) for row in m)
@@ -262,8 +316,9 @@ class Problem:
     technicians, jobs
         The fleet and the work.
     durations
-        Square integer travel-time matrix over nodes (any nested sequence or a
-        numpy array); ``durations[a][b]`` is the time from node ``a`` to ``b``.
+        Square integer travel-time matrix over nodes (any nested sequence, a
+        numpy array, or a :class:`SparseMatrix` when only some legs are needed);
+        ``durations[a][b]`` is the time from node ``a`` to ``b``.
     costs
         Optional square matrix of travel costs (defaults to ``durations``).
     weights
@@ -330,7 +385,11 @@ class Problem:
     def max_cost(self) -> int:
         """Largest entry of the cost matrix (at least 1)."""
         if not self._max_cost:
-            value = max(1, max((max(row) for row in self.cost_matrix if row), default=1))
+            m = self.cost_matrix
+            if isinstance(m, SparseMatrix):
+                value = max(1, m.max_stored())
+            else:
+                value = max(1, max((max(row) for row in m if row), default=1))
             object.__setattr__(self, "_max_cost", value)
         return self._max_cost
 

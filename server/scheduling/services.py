@@ -18,7 +18,13 @@ from django.utils import timezone
 from dispatch.insertion import apply_insertion, insert_job
 from dispatch.result import Plan, check_plan
 from dispatch.solver import solve
-from server.scheduling.snapshot import Snapshot, current_plan, order_key, snapshot_build
+from server.scheduling.snapshot import (
+    Snapshot,
+    current_plan,
+    nearby_technicians,
+    order_key,
+    snapshot_build,
+)
 from server.workorders import services as work_order_services
 from server.workorders.models import EventKind, Status, WorkOrder
 
@@ -68,7 +74,9 @@ def _explanation_text(explanation: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
-@transaction.atomic
+# Applying a plan and placing an order are all-or-nothing parts of their caller's transaction:
+# no caller recovers from an error inside them, so they need no savepoint of their own.
+@transaction.atomic(savepoint=False)
 def plan_apply(
     *, snapshot: Snapshot, plan: Plan, technicians: set[str] | None = None,
     explanations: dict[str, dict[str, Any]] | None = None, actor_label: str = "dispatch",
@@ -102,31 +110,37 @@ def plan_apply(
 
 def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
     """Create an order and place it at once; the caller gets the assignment back."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         work_order = work_order_services.work_order_create(**create_kwargs)
         work_order = work_order_dispatch(work_order_id=work_order.pk)
     return work_order
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -> WorkOrder:
     """Give a NEW order to the technician who can take it soonest at least extra driving.
 
     The cheapest feasible insertion into the live plan answers at once; a debounced OR-Tools
     re-plan of the whole horizon follows after commit.
     """
-    snapshot = snapshot_build(now=now, insert_only=work_order_id)
     key = order_key(work_order_id)
+    nearby = nearby_technicians(work_order_id)
+    snapshot = snapshot_build(now=now, insert_only=work_order_id, technician_ids=nearby)
+    plan = current_plan(snapshot) if key in snapshot.orders else None
+    insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
+    if nearby is not None and (insertion is None or insertion.technician_id is None):
+        # Nobody nearby can take it: offer it to the whole fleet.
+        snapshot = snapshot_build(now=now, insert_only=work_order_id)
+        plan = current_plan(snapshot) if key in snapshot.orders else None
+        insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
     work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
-    if key not in snapshot.orders:
+    if plan is None or insertion is None:
         reason = snapshot.skipped.get(work_order_id, "it is not open")
         work_order_services.work_order_note(
             work_order=work_order, text=f"Not dispatched: {reason}; a dispatcher must place it",
             actor_label="dispatch",
         )
         return work_order
-    plan = current_plan(snapshot)
-    insertion = insert_job(snapshot.problem, plan, key)
     explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id)
     if insertion.technician_id is None:
         work_order_services.work_order_note(

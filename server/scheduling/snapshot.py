@@ -7,10 +7,11 @@ shifts in local time and rows in the database become those minutes, and back.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, ExpressionWrapper, F, FloatField, Min, OuterRef, Q, Value
 from django.utils import timezone
 
 from dispatch import model as dm
@@ -80,7 +81,9 @@ def _on_site_since(work_order: PlannedOrder) -> dt.datetime:
         .order_by("-created_at")
         .first()
     )
-    return event.created_at if event else work_order.updated_at
+    if event is not None:
+        return event.created_at
+    return WorkOrder.objects.values_list("updated_at", flat=True).get(pk=work_order.pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +100,7 @@ class PlannedOrder:
     service_minutes: int
     priority: str
     complaint: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: dt.datetime | None  # None: not loaded (orders already routed, when placing one)
     latitude: float | None
     longitude: float | None
     skill: str | None
@@ -110,22 +112,92 @@ class PlannedOrder:
 
 _SNAPSHOT_FIELDS = (
     "id", "status", "technician_id", "route_position", "planned_arrival", "window_start", "window_end",
-    "service_minutes", "priority", "complaint", "created_at", "updated_at", "site__latitude",
+    "service_minutes", "priority", "complaint", "created_at", "site__latitude",
     "site__longitude", "required_skill__code",
 )
+# Placing one order reads neither the SLA clock nor the planned arrival of the orders already on
+# routes (they stay where they are), and timestamps are the slowest columns to load.
+_NOT_FOR_PLACING = ("planned_arrival", "created_at")
+_ROUTED_FIELDS = tuple(f for f in _SNAPSHOT_FIELDS if f not in _NOT_FOR_PLACING)
+_ATTRIBUTE = dict(zip(_SNAPSHOT_FIELDS, PlannedOrder.__dataclass_fields__, strict=True))
+
+
+def _routed_order(row: tuple[Any, ...]) -> PlannedOrder:
+    values = {_ATTRIBUTE[name]: value for name, value in zip(_ROUTED_FIELDS, row, strict=True)}
+    return PlannedOrder(**values, **{_ATTRIBUTE[name]: None for name in _NOT_FOR_PLACING})
 
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
 # mistake makes a plan infeasible rather than optimistic.
 UNKNOWN_MINUTES = 10**6
 
 
-def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = None) -> Snapshot:
+# Placing one order compares the technicians whose day passes nearest to it (home, position or
+# any stop): this many with the skill, plus a few without it so the explanation can say a nearer
+# technician lacked the skill. A big fleet then costs no more per urgent order than a small one;
+# if none of them can take the order, the whole fleet is tried.
+PLACE_AMONG_NEAREST = 20
+PLACE_ALSO_UNSKILLED = 3
+
+
+def nearby_technicians(work_order_id: int) -> set[int] | None:
+    """The technicians an urgent order is offered to, or ``None`` for the whole fleet.
+
+    Nearness is the straight-line distance (squared, in degrees scaled for latitude) from the
+    order to the technician's home, last reported position or any stop on their route, worked
+    out in the database: three queries whatever the size of the day.
+    """
+    target = (
+        WorkOrder.objects.filter(pk=work_order_id)
+        .values_list("site__latitude", "site__longitude", "required_skill_id")
+        .first()
+    )
+    if target is None or target[0] is None or target[1] is None:
+        return None
+    lat0, lon0, skill_id = target
+    scale = math.cos(math.radians(lat0)) ** 2
+
+    def far(lat: float | None, lon: float | None) -> float:
+        if lat is None or lon is None:
+            return math.inf
+        return (lat - lat0) ** 2 + scale * (lon - lon0) ** 2
+
+    skilled = Technician.skills.through.objects.filter(technician_id=OuterRef("pk"), skill_id=skill_id)
+    roster = Technician.objects.filter(active=True).annotate(skilled=Exists(skilled) if skill_id else Value(True))
+    rows = list(roster.values_list("id", "home_latitude", "home_longitude", "last_latitude", "last_longitude",
+                                   "skilled"))
+    if len(rows) <= PLACE_AMONG_NEAREST:
+        return None
+    nearest = {pk: min(far(hlat, hlon), far(llat, llon)) for pk, hlat, hlon, llat, llon, _ in rows}
+    dlat = F("site__latitude") - Value(lat0)
+    dlon = F("site__longitude") - Value(lon0)
+    closest_stop = (
+        WorkOrder.objects.filter(status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE],
+                                 technician_id__isnull=False, site__latitude__isnull=False)
+        .values("technician_id")
+        .annotate(d=Min(ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField())))
+        .values_list("technician_id", "d")
+    )
+    for pk, d in closest_stop:
+        if pk in nearest:
+            nearest[pk] = min(nearest[pk], d)
+    ranked = sorted(nearest, key=nearest.__getitem__)
+    has_skill = {pk for pk, *_, ok in rows if ok}
+    with_skill = [pk for pk in ranked if pk in has_skill][:PLACE_AMONG_NEAREST]
+    without = [pk for pk in ranked if pk not in has_skill][:PLACE_ALSO_UNSKILLED]
+    return set(with_skill) | set(without)
+
+
+def snapshot_build(
+    *, now: dt.datetime | None = None, insert_only: int | None = None,
+    technician_ids: set[int] | None = None,
+) -> Snapshot:
     """Everything the optimizer needs to plan the next 24 hours, as of ``now``.
 
     ``insert_only`` (a work order id) builds the small snapshot that placing one order needs:
     the routes as they stand plus that order, and only the travel times the cheapest insertion
     reads (the legs along each route, and between the order and every stop). That keeps an
     urgent order's answer fast on a full day; the background re-plan uses the full matrix.
+    ``technician_ids`` limits the snapshot to those technicians and their routes.
     """
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     horizon_end = now + HORIZON
@@ -139,14 +211,32 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
     wanted = planned | Q(pk=insert_only) if insert_only is not None else planned | Q(status=Status.NEW)
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
-    orders = [
-        PlannedOrder(*row)
-        for row in WorkOrder.objects.filter(wanted).order_by("id").values_list(*_SNAPSHOT_FIELDS)
-    ]
+    if insert_only is None:
+        rows = WorkOrder.objects.filter(wanted).order_by("id").values_list(*_SNAPSHOT_FIELDS)
+        orders = [PlannedOrder(*row) for row in rows]
+    else:
+        routed = WorkOrder.objects.filter(planned)
+        if technician_ids is not None:
+            routed = routed.filter(technician_id__in=technician_ids)
+        orders = [_routed_order(row) for row in routed.order_by("id").values_list(*_ROUTED_FIELDS)]
+        orders += [
+            PlannedOrder(*row)
+            for row in WorkOrder.objects.filter(pk=insert_only).exclude(planned).values_list(*_SNAPSHOT_FIELDS)
+        ]
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
     snapshot_technicians: dict[str, Technician] = {}
     technicians: list[dm.Technician] = []
-    for technician in Technician.objects.filter(active=True).prefetch_related("skills").order_by("id"):
+    roster = Technician.objects.filter(active=True)
+    if technician_ids is not None:
+        roster = roster.filter(pk__in=technician_ids)
+    roster = list(roster.order_by("id"))
+    # Skill codes as plain pairs: cheaper than prefetching Skill objects, on every urgent order.
+    skill_codes: dict[int, set[str]] = {}
+    for technician_id, code in Technician.skills.through.objects.filter(
+        technician_id__in=[technician.pk for technician in roster]
+    ).values_list("technician_id", "skill__code"):
+        skill_codes.setdefault(technician_id, set()).add(code)
+    for technician in roster:
         shift_start, shift_end = shift_occurrence(technician, now=now)
         if shift_start >= horizon_end:
             continue
@@ -183,7 +273,7 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
                 end_node=node(dm.Location(technician.home_latitude, technician.home_longitude)),
                 shift_start=start_min,
                 shift_end=end_min,
-                skills=frozenset(skill.code for skill in technician.skills.all()),
+                skills=frozenset(skill_codes.get(technician.pk, ())),
                 lunch=lunch,
                 max_jobs=technician.max_jobs_per_day,
             )
@@ -226,8 +316,9 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
                 skills=frozenset({work_order.skill}) if work_order.skill else frozenset(),
                 priority=PRIORITY_RANK[work_order.priority],
                 complaint=work_order.complaint,
-                sla_deadline=max(0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
-                                        .total_seconds() // 60)),
+                sla_deadline=None if work_order.created_at is None else max(
+                    0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
+                           .total_seconds() // 60)),
                 pinned_technician_id=tech_key if locked else None,
                 locked=locked,
                 promised_technician_id=tech_key if work_order.status == Status.SCHEDULED else None,
@@ -264,12 +355,9 @@ def snapshot_build(*, now: dt.datetime | None = None, insert_only: int | None = 
 def _sparse_durations(
     points: list[dm.Location], provider: Any, *, now: dt.datetime, target: int,
     technicians: list[dm.Technician], job_nodes: dict[str, int], sequences: dict[str, list[str]],
-) -> list[list[int]]:
-    n = len(points)
-    matrix = [[UNKNOWN_MINUTES] * n for _ in range(n)]
-    for i in range(n):
-        matrix[i][i] = 0
-    wanted: set[tuple[int, int]] = {(target, other) for other in range(n) if other != target}
+) -> dm.SparseMatrix:
+    matrix = dm.SparseMatrix(len(points), UNKNOWN_MINUTES)
+    wanted: set[tuple[int, int]] = {(target, other) for other in range(len(points)) if other != target}
     for technician in technicians:
         stops = [technician.start_node, *(job_nodes[key] for key in sequences.get(technician.id, [])),
                  technician.end_node if technician.end_node is not None else technician.start_node]
@@ -278,7 +366,8 @@ def _sparse_durations(
     minutes = provider.pair_minutes([(points[a], points[b]) for a, b in pairs],
                                     depart_minute=minute_of_day(now))
     for (a, b), value in zip(pairs, minutes, strict=True):
-        matrix[a][b] = matrix[b][a] = value
+        matrix.set(a, b, value)
+        matrix.set(b, a, value)
     return matrix
 
 

@@ -136,3 +136,54 @@ def test_replan_api_is_for_staff(client):
     response = client.post("/api/scheduling/replan", {"time_limit_s": 1}, content_type="application/json")
     assert response.status_code == 200
     assert response.json()["assigned"] == 4 and response.json()["violations"] == []
+
+
+def test_retime_writes_every_change_in_one_statement():
+    techs, orders = seeded_day(n_orders=4)
+    services.day_replan(time_limit_s=1.0, workers=1)
+    first, second, untouched = orders[0], orders[1], orders[2]
+    untouched.refresh_from_db()
+    arrival = timezone.make_aware(dt.datetime(2026, 12, 1, 23, 30))  # local 23:30, a date boundary in UTC
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from server.workorders.services import work_orders_retime
+
+    with CaptureQueriesContext(connection) as queries:
+        changed = work_orders_retime(changes=[(first.pk, 7, arrival),
+                                              (second.pk, 8, arrival + dt.timedelta(minutes=50))])
+    assert changed == 2
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.route_position, first.planned_arrival) == (7, arrival)
+    assert first.scheduled_day == dt.date(2026, 12, 1)
+    assert second.route_position == 8 and second.scheduled_day == dt.date(2026, 12, 2)
+    before = untouched.updated_at, untouched.route_position, untouched.planned_arrival
+    untouched.refresh_from_db()
+    assert (untouched.updated_at, untouched.route_position, untouched.planned_arrival) == before
+
+
+def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they_are_full(monkeypatch):
+    from server.scheduling import snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "PLACE_AMONG_NEAREST", 2)
+    monkeypatch.setattr(snapshot_module, "PLACE_ALSO_UNSKILLED", 1)
+    near = factories.technician(name="近一", lat=31.230, lon=121.456, skills=("water_purifier",))
+    nearer_unskilled = factories.technician(name="近无", lat=31.229, lon=121.456, skills=("hvac",))
+    second = factories.technician(name="近二", lat=31.240, lon=121.456, skills=("water_purifier",))
+    far = factories.technician(name="远", lat=31.330, lon=121.456, skills=("water_purifier",))
+    factories.technician(name="远无", lat=31.400, lon=121.456, skills=("hvac",))
+    customer = factories.customer()  # at 31.2290, 121.4560, needs water_purifier
+    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
+                              required_skill=factories.skill("water_purifier"))
+
+    assert snapshot_module.nearby_technicians(order.pk) == {near.pk, second.pk, nearer_unskilled.pk}
+
+    for tech in (near, second):  # the nearest are fully booked
+        tech.max_jobs_per_day = 0
+        tech.save()
+    placed = services.work_order_dispatch(work_order_id=order.pk)
+    assert placed.technician == far and placed.status == Status.SCHEDULED
+    names = [row["technician"] for row in placed.assignment_explanation["candidates"]]
+    assert "远" in names and "近一" in names

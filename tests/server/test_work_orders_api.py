@@ -55,6 +55,9 @@ def test_an_existing_customer_is_found_by_phone(staff_client):
          "both latitude and longitude"),
         ({"phone": "13912345678", "customer_name": "x", "problem": ""}, "problem"),
         ({"problem": "p"}, "Give customer_id or phone"),
+        ({"phone": "13912345678", "customer_name": "x", "problem": "p",
+          "window_start": "2026-11-23T14:00:00+08:00", "window_end": "2026-11-23T12:00:00+08:00"},
+         "window must end after it starts"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_creates_nothing(staff_client, body, message):
