@@ -34,6 +34,36 @@ def _prepare_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def _time_phases() -> dict[str, list[float]]:
+    """Wrap the steps of placing an order with timers (milliseconds per call)."""
+    import functools
+
+    import server.intake.services as intake
+    import server.scheduling.services as scheduling
+    import server.workorders.selectors as selectors
+    import server.workorders.services as work_orders
+
+    phases: dict[str, list[float]] = {}
+    steps = [
+        (intake, "repair_log"), (work_orders, "work_order_create"), (scheduling, "nearby_technicians"),
+        (scheduling, "snapshot_build"), (scheduling, "current_plan"), (scheduling, "insert_job"),
+        (scheduling, "plan_apply"), (work_orders, "work_order_note"), (scheduling, "replan_request"),
+        (selectors, "work_order_get_for_user"),
+    ]
+    for module, name in steps:
+        fn = getattr(module, name)
+
+        def timed(*a: object, _fn: object = fn, _name: str = name, **k: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return _fn(*a, **k)  # type: ignore[operator]
+            finally:
+                phases.setdefault(_name, []).append((time.perf_counter() - t0) * 1000.0)
+
+        setattr(module, name, functools.wraps(fn)(timed))
+    return phases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/fixroute_bench")
@@ -44,6 +74,8 @@ def main() -> None:
     parser.add_argument("--replan-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the requests")
+    parser.add_argument("--phases", action="store_true", help="time the service steps of a request")
     args = parser.parse_args()
 
     _prepare_database(args.database_url)
@@ -60,6 +92,7 @@ def main() -> None:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.test import Client
+    from django.utils import timezone
 
     from server.config.celery_app import app as celery_app
     from server.customers.models import Customer, Site
@@ -77,11 +110,16 @@ def main() -> None:
                 centre[1] + rng.uniform(-half_km, half_km) / 95.0)
 
     skill = Skill.objects.create(code="appliance", name="Appliances")
+    # Shifts from half an hour ago to ten hours ahead, whatever the clock says, so the day in
+    # the planning horizon is a full working day.
+    local_now = timezone.localtime()
+    shift_start = (local_now - dt.timedelta(minutes=30)).time().replace(second=0, microsecond=0)
+    shift_end = (local_now + dt.timedelta(hours=10)).time().replace(second=0, microsecond=0)
     for i in range(args.technicians):
         lat, lon = point()
         user = User.objects.create_user(username=f"tech{i}", password="x")
         tech = Technician.objects.create(user=user, name=f"Tech {i}", home_latitude=lat, home_longitude=lon,
-                                         shift_start=dt.time(0, 0), shift_end=dt.time(0, 0))
+                                         shift_start=shift_start, shift_end=shift_end)
         tech.skills.add(skill)
     for i in range(args.day_orders):
         lat, lon = point()
@@ -95,25 +133,48 @@ def main() -> None:
     emit(f"Re-plan: {summary.assigned}/{summary.orders} assigned in {time.perf_counter() - started:.1f} s, "
          f"checker violations: {len(summary.violations)}")
 
+    phases = _time_phases() if args.phases else None
     staff = User.objects.create_user(username="bench-staff", password="x", is_staff=True)
     staff.groups.add(Group.objects.get_or_create(name="call_center")[0])
     client = Client()
     client.force_login(staff)
+    from server.common.warmup import warm_up
+
+    warm_up()  # what server/config/wsgi.py does in each web worker
     timings: list[float] = []
     assigned = 0
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     for i in range(args.orders):
         lat, lon = point()
         body = {"phone": f"+86137{i:08d}", "customer_name": f"Urgent {i}", "address": f"Urgent street {i}",
                 "latitude": lat, "longitude": lon, "problem": "no water", "priority": "urgent",
                 "required_skill": "appliance", "service_minutes": 30}
+        if profiler is not None:
+            profiler.enable()
         t0 = time.perf_counter()
         response = client.post("/api/work-orders", body, content_type="application/json")
         timings.append((time.perf_counter() - t0) * 1000.0)
+        if profiler is not None:
+            profiler.disable()
         if response.status_code != 201:
             raise SystemExit(f"request {i} failed: {response.status_code} {response.content[:300]!r}")
         if response.json()["technician_id"] is not None:
             assigned += 1
     celery_app.control.purge()
+    if phases is not None:
+        rows = [{"phase": name, "calls": len(v), "mean_ms": sum(v) / len(v), "p95_ms": percentile(v, 95)}
+                for name, v in phases.items()]
+        emit(table(rows, ["phase", "calls", "mean_ms", "p95_ms"], digits=1))
+    if profiler is not None:
+        import pstats
+
+        stats = pstats.Stats(profiler).sort_stats("cumulative")
+        stats.print_stats(40)
+        stats.print_callees("plan_apply|work_order_assign|nearby_technicians|work_orders_retime")
     row = {"orders": args.orders, "assigned": assigned, "p50_ms": percentile(timings, 50),
            "p95_ms": percentile(timings, 95), "max_ms": max(timings), "mean_ms": sum(timings) / len(timings)}
     emit(table([row], ["orders", "assigned", "p50_ms", "p95_ms", "max_ms", "mean_ms"], digits=1))

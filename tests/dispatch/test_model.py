@@ -102,3 +102,15 @@ def test_format_time_uses_minute_zero() -> None:
     p = make_problem([tech("t")], [])
     assert p.format_time(0) == "08:00"
     assert p.format_time(380) == "14:20"
+
+
+def test_sparse_matrix_reads_stored_legs_and_a_default_elsewhere() -> None:
+    from dispatch import SparseMatrix
+
+    m = SparseMatrix(3, default=10**6)
+    m.set(0, 2, 7)
+    assert m[0][2] == 7 and m[2][0] == 10**6 and m[1][1] == 0
+    assert list(m) == [(0, 10**6, 7), (10**6, 0, 10**6), (10**6, 10**6, 0)]
+    problem = Problem((tech("t"),), (Job("j", 2, 10),), m)
+    assert problem.durations is m  # not copied into a full matrix
+    assert problem.max_cost() == 7  # the stored legs, not the default
