@@ -9,13 +9,14 @@ still ahead" label, so an insertion may move the break anywhere in the route.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from dispatch.model import Break, Job, Problem, Technician
-from dispatch.result import Candidate, Explanation, Plan, Route, plan_objective
+from dispatch.result import Candidate, Explanation, Plan, Route, Unassigned, plan_objective
 from dispatch.schedule import NEG_INF, break_gap_of, build_route, earliest_in, latest_in
 
-__all__ = ["Insertion", "apply_insertion", "insert_job"]
+__all__ = ["Insertion", "apply_insertion", "insert_by_exchange", "insert_job"]
 
 INF = -NEG_INF
 
@@ -215,6 +216,14 @@ class _Evaluator:
         st = _RouteState(self.problem, self.states[k].tech, plan.route_of(technician_id))
         self.states[k] = st
         self._by_id[technician_id] = st
+
+    def copy(self) -> _Evaluator:
+        """An evaluator sharing this one's route summaries (refresh replaces, never mutates)."""
+        other = object.__new__(_Evaluator)
+        other.problem = self.problem
+        other.states = list(self.states)
+        other._by_id = dict(self._by_id)
+        return other
 
     def state_of(self, technician_id: str) -> _RouteState:
         """Route summary of one technician."""
@@ -417,6 +426,71 @@ def _nobody(cands: tuple[Candidate, ...]) -> str:
     parts = [f"{c.technician_name}: {c.reason}" for c in skilled[:4]]
     more = "" if len(skilled) <= 4 else f"; and {len(skilled) - 4} more"
     return "no technician can take it (" + "; ".join(parts) + more + ")"
+
+
+def insert_by_exchange(
+    problem: Problem, plan: Plan, job_id: str, ev: _Evaluator | None = None,
+    *, deadline: float | None = None,
+) -> Plan | None:
+    """Place a job that fits nowhere by moving one routed job to another technician.
+
+    For every route of a technician who may do the job, and every movable stop on it (not
+    locked or pinned), the job is tried in that route without the stop; if it fits, the
+    displaced job is offered to everyone by cheapest insertion. The first exchange that
+    serves both and lowers the plan objective is returned (an ejection chain of length one,
+    what a dispatcher does by hand: "give Li's 15:00 to Wang, then Li can take this one").
+
+    Parameters
+    ----------
+    problem, plan
+        The day and its plan; ``job_id`` must be unassigned in it.
+    ev
+        An evaluator of ``plan`` to reuse (not modified).
+    deadline
+        ``time.monotonic()`` value after which the search gives up.
+
+    Returns
+    -------
+    Plan | None
+        The new plan, or ``None`` if no single exchange works.
+    """
+    job = problem.job(job_id)
+    ev = ev or _Evaluator(problem, plan)
+    before = plan.objective or plan_objective(problem, plan)
+    for st in ev.states:
+        tech = st.tech
+        if not st.jobs or not job.skills <= tech.skills:
+            continue
+        if job.pinned_technician_id not in (None, tech.id):
+            continue
+        for k, moved in enumerate(st.jobs):
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            if moved.locked or moved.pinned_technician_id is not None:
+                continue
+            shorter = build_route(problem, tech, st.jobs[:k] + st.jobs[k + 1:])
+            if shorter is None:
+                continue
+            _, best = ev._for_state(job, _RouteState(problem, tech, shorter))
+            if best is None:
+                continue
+            routes = tuple(shorter if r.technician_id == tech.id else r for r in plan.routes)
+            freed = Plan(routes, plan.unassigned + (Unassigned(moved.id, "no_room", "moved"),), 0)
+            step = Insertion(tech.id, best.position, best.arrival, best.start, best.added, (),
+                             "", job.id)
+            try:
+                with_job = apply_insertion(problem, freed, step)
+            except ValueError:
+                continue
+            ev2 = ev.copy()
+            ev2.refresh(with_job, tech.id)
+            again = _choose(problem, ev2, moved, False)
+            if again.technician_id is None:
+                continue
+            result = apply_insertion(problem, with_job, again)
+            if result.objective < before:
+                return result
+    return None
 
 
 def apply_insertion(problem: Problem, plan: Plan, insertion: Insertion) -> Plan:

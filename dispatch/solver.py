@@ -53,6 +53,8 @@ EFFORT_PER_JOB_SQUARED = 0.002
 # OR-Tools' first solution alone takes about 25 s at 2,000 jobs. Areas have
 # about PART_JOBS jobs, a size whose first solution takes well under a second.
 DECOMPOSE_ABOVE_JOBS = 800
+EXCHANGE_SHARE = 0.05
+EXCHANGE_MAX_S = 1.5
 PART_JOBS = 200
 
 _FSS = routing_enums_pb2.FirstSolutionStrategy
@@ -166,7 +168,11 @@ def solve(
     # measured at about 12 us (+16 us with explanations) per job x technician.
     size = len(eligible) * len(problem.technicians)
     explained = len(problem.jobs) * min(len(problem.technicians), NEAREST + 1)
-    reserve = 0.02 + size * 12e-6 + (explained * 16e-6 if explain else 0.0)
+    exchange_reserve = 0.05 + (explained * 16e-6 if explain else 0.0)
+    # Time for placing dropped jobs by moving another one (insert_by_exchange), taken from
+    # the search: a few percent of the budget on days big enough to have dropped jobs.
+    exchange_time = min(EXCHANGE_SHARE * time_limit_s, EXCHANGE_MAX_S) if len(eligible) >= 50 else 0.0
+    reserve = 0.02 + size * 12e-6 + exchange_time + exchange_reserve
 
     child = None
     by_parts = len(eligible) > DECOMPOSE_ABOVE_JOBS
@@ -178,7 +184,7 @@ def solve(
     if by_parts:
         # The whole-day search would not even find a first solution in time.
         # Parts are solved and joined, then timed once more as one plan.
-        reserve = 0.3 + size * 4e-6 + (explained * 16e-6 if explain else 0.0)
+        reserve = 0.3 + size * 4e-6 + exchange_time + exchange_reserve
         plan = _solve_by_parts(
             problem, allowed, excluded, deadline - reserve, initial, workers, seed, say
         )
@@ -204,7 +210,7 @@ def solve(
         if base is not None and base.objective < plan.objective:
             plan = base
 
-    plan = _repair_and_classify(problem, plan)
+    plan = _repair_and_classify(problem, plan, deadline=deadline - exchange_reserve)
     if explain:
         from dispatch.explain import explain_plan
 
@@ -834,20 +840,31 @@ def _to_plan(problem: Problem, raw: _RawSolution, excluded: dict[str, Unassigned
     return replace(plan, objective=plan_objective(problem, plan))
 
 
-def _repair_and_classify(problem: Problem, plan: Plan) -> Plan:
-    """Insert solver-dropped jobs that still fit, then explain the rest."""
-    from dispatch.insertion import _choose, _Evaluator, apply_insertion
+def _repair_and_classify(problem: Problem, plan: Plan, deadline: float | None = None) -> Plan:
+    """Insert solver-dropped jobs that still fit, or fit by moving one other job, until
+    ``deadline``; then explain the rest."""
+    from dispatch.insertion import _choose, _Evaluator, apply_insertion, insert_by_exchange
 
     pending = [u for u in plan.unassigned if u.code == "no_room"]
     if not pending:
         return plan
     order = sorted(pending, key=lambda u: -problem.drop_penalty(problem.job(u.job_id)))
     ev = _Evaluator(problem, plan)
+    left = []
     for u in order:
         ins = _choose(problem, ev, problem.job(u.job_id), False)
         if ins.technician_id is not None:
             plan = apply_insertion(problem, plan, ins)
             ev.refresh(plan, ins.technician_id)
+        else:
+            left.append(u)
+    for u in left:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        exchanged = insert_by_exchange(problem, plan, u.job_id, ev, deadline=deadline)
+        if exchanged is not None:
+            plan = exchanged
+            ev = _Evaluator(problem, plan)
     kept = []
     for u in plan.unassigned:
         if u.code == "no_room":

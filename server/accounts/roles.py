@@ -13,7 +13,16 @@ def has_role(user: AbstractBaseUser, *roles: Role) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name__in=[role.value for role in roles]).exists()
+    return not _group_names(user).isdisjoint(role.value for role in roles)
+
+
+def _group_names(user: AbstractBaseUser) -> frozenset[str]:
+    """The user's groups, read once per user object (one request: auth loads a fresh one)."""
+    names = getattr(user, "_fixroute_groups", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        user._fixroute_groups = names  # type: ignore[attr-defined]
+    return names
 
 
 def require_staff(user: AbstractBaseUser) -> None:

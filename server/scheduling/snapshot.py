@@ -75,6 +75,17 @@ def shift_occurrence(technician: Technician, *, now: dt.datetime) -> tuple[dt.da
     raise AssertionError("unreachable: tomorrow's shift always ends after now")
 
 
+def shift_stretch_end(technician: Technician, shift_end: dt.datetime, *, until: dt.datetime) -> dt.datetime:
+    """Where the work ends when shifts run into each other (a round-the-clock 00:00-00:00 crew):
+    the next shift starting exactly when this one ends is one stretch, up to ``until``."""
+    while shift_end < until:
+        next_start, next_end = shift_occurrence(technician, now=shift_end)
+        if next_start != shift_end:
+            break
+        shift_end = next_end
+    return shift_end
+
+
 def _on_site_since(work_order: PlannedOrder) -> dt.datetime:
     event = (
         WorkOrderEvent.objects.filter(work_order_id=work_order.pk, kind=EventKind.STATUS, to_status=Status.ON_SITE)
@@ -240,9 +251,10 @@ def snapshot_build(
         shift_start, shift_end = shift_occurrence(technician, now=now)
         if shift_start >= horizon_end:
             continue
+        shift_end = shift_stretch_end(technician, shift_end, until=horizon_end)
         working_now = shift_start <= now
         start_min = max(0, int((shift_start - now).total_seconds() // 60))
-        end_min = int((shift_end - now).total_seconds() // 60)
+        end_min = min(int((shift_end - now).total_seconds() // 60), int(HORIZON.total_seconds() // 60))
         start_location = (
             technician_origin(technician, now=now)
             if working_now

@@ -192,3 +192,44 @@ def test_idle_technician_is_used_from_home() -> None:
     ins = insert_job(p, plan_of(p, {}), "new")
     assert ins.technician_id == "t" and ins.arrival == 10
     assert ins.added_travel == 10 + 30
+
+
+def test_a_job_that_fits_nowhere_is_placed_by_moving_another_job() -> None:
+    from dispatch.insertion import insert_by_exchange
+    from dispatch.result import Plan, Unassigned, check_plan, plan_objective
+    from dispatch.schedule import build_route
+
+    west = tech("west", 0, skills=frozenset({"gas"}))
+    west = Technician(west.id, 0, 0, 200, skills=frozenset({"gas"}))  # a short day
+    east = tech("east", 7)
+    gas = Job("gas", 1, 100, windows=[(0, 100)], skills=frozenset({"gas"}))
+    movable = Job("movable", 2, 100)
+    problem = make_problem([west, east], [gas, movable])
+    route = build_route(problem, west, [movable])
+    plan = Plan((route,), (Unassigned("gas", "no_room", "full"),), 0)
+    plan = Plan(plan.routes, plan.unassigned, plan_objective(problem, plan))
+    assert insert_job(problem, plan, "gas").technician_id is None  # plain insertion fails
+
+    better = insert_by_exchange(problem, plan, "gas")
+
+    assert better is not None
+    assert check_plan(problem, better) == []
+    assert better.unassigned == ()
+    assert better.assignment_of("gas")[0] == "west"
+    assert better.assignment_of("movable")[0] == "east"
+    assert better.objective < plan.objective
+
+
+def test_exchange_never_moves_a_locked_or_pinned_job() -> None:
+    from dispatch.insertion import insert_by_exchange
+    from dispatch.result import Plan, Unassigned, plan_objective
+    from dispatch.schedule import build_route
+
+    west = Technician("west", 0, 0, 200, skills=frozenset({"gas"}))
+    gas = Job("gas", 1, 100, windows=[(0, 100)], skills=frozenset({"gas"}))
+    pinned = Job("pinned", 2, 100, pinned_technician_id="west")
+    problem = make_problem([west, tech("east", 7)], [gas, pinned])
+    plan = Plan((build_route(problem, west, [pinned]),), (Unassigned("gas", "no_room", "full"),), 0)
+    plan = Plan(plan.routes, plan.unassigned, plan_objective(problem, plan))
+
+    assert insert_by_exchange(problem, plan, "gas") is None

@@ -54,11 +54,14 @@ def test_replan_assigns_every_order_with_skills_and_a_valid_plan():
 def test_an_order_on_the_way_never_moves_and_comes_first():
     techs, orders = seeded_day()
     services.day_replan(time_limit_s=1.0, workers=1)
-    moving = WorkOrder.objects.filter(technician=techs[0]).order_by("route_position").last()
+    # The last stop of the busiest technician's route sets off now.
+    busiest = max(techs, key=lambda t: WorkOrder.objects.filter(technician=t).count())
+    moving = WorkOrder.objects.filter(technician=busiest).order_by("route_position").last()
+    assert moving.route_position > 1
     work_order_transition(work_order_id=moving.pk, to_status=Status.EN_ROUTE)
     services.day_replan(time_limit_s=1.0, workers=1)
     moving.refresh_from_db()
-    assert moving.technician == techs[0] and moving.status == Status.EN_ROUTE
+    assert moving.technician == busiest and moving.status == Status.EN_ROUTE
     assert moving.route_position == 1
 
 
@@ -187,3 +190,14 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
     assert placed.technician == far and placed.status == Status.SCHEDULED
     names = [row["technician"] for row in placed.assignment_explanation["candidates"]]
     assert "远" in names and "近一" in names
+
+
+def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midnight():
+    factories.technician(name="夜班", lat=31.23, lon=121.47)  # 00:00-00:00
+    factories.technician(name="日班", lat=31.23, lon=121.47, username="day",
+                         shift=(dt.time(8, 0), dt.time(18, 0)))
+    late = timezone.make_aware(dt.datetime(2026, 12, 1, 23, 30))
+    snapshot = snapshot_build(now=late)
+    ends = {t.name: (t.shift_start, t.shift_end) for t in snapshot.problem.technicians}
+    assert ends["夜班"] == (0, 24 * 60)  # not just the 30 minutes to midnight
+    assert ends["日班"] == (8 * 60 + 30, 18 * 60 + 30)  # tomorrow 08:00-18:00, not stretched
