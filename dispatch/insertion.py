@@ -437,8 +437,9 @@ def insert_by_exchange(
     For every route of a technician who may do the job, and every movable stop on it (not
     locked or pinned), the job is tried in that route without the stop; if it fits, the
     displaced job is offered to everyone by cheapest insertion. The first exchange that
-    serves both and lowers the plan objective is returned (an ejection chain of length one,
-    what a dispatcher does by hand: "give Li's 15:00 to Wang, then Li can take this one").
+    serves both and lowers the plan objective most is returned (an ejection chain of length
+    one, what a dispatcher does by hand: "give Li's 15:00 to Wang, then Li can take this
+    one"). At the deadline the best exchange found so far is returned.
 
     Parameters
     ----------
@@ -456,7 +457,8 @@ def insert_by_exchange(
     """
     job = problem.job(job_id)
     ev = ev or _Evaluator(problem, plan)
-    before = plan.objective or plan_objective(problem, plan)
+    best_plan: Plan | None = None
+    bound = plan.objective or plan_objective(problem, plan)
     for st in ev.states:
         tech = st.tech
         if not st.jobs or not job.skills <= tech.skills:
@@ -465,7 +467,7 @@ def insert_by_exchange(
             continue
         for k, moved in enumerate(st.jobs):
             if deadline is not None and time.monotonic() > deadline:
-                return None
+                return best_plan
             if moved.locked or moved.pinned_technician_id is not None:
                 continue
             shorter = build_route(problem, tech, st.jobs[:k] + st.jobs[k + 1:])
@@ -488,9 +490,9 @@ def insert_by_exchange(
             if again.technician_id is None:
                 continue
             result = apply_insertion(problem, with_job, again)
-            if result.objective < before:
-                return result
-    return None
+            if result.objective < bound:
+                best_plan, bound = result, result.objective
+    return best_plan
 
 
 def apply_insertion(problem: Problem, plan: Plan, insertion: Insertion) -> Plan:
