@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system-packages run test test-fast test-integration bench-solomon bench-city bench-urgent clean
+.PHONY: setup system-packages run test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api clean
 
 # Debian packages: Kivy's offscreen window needs Mesa/EGL; PostgreSQL and Redis for the
 # integration tests (started by scripts/services.sh when they are not already running).
@@ -54,6 +54,11 @@ bench-city: $(VENV)/.installed
 
 bench-urgent: $(VENV)/.installed
 	$(PY) bench/urgent.py $(BENCH_ARGS)
+
+# Needs the local PostgreSQL and Redis (scripts/services.sh starts them when installed).
+bench-urgent-api: $(VENV)/.installed
+	@bash scripts/services.sh || true
+	$(PY) bench/urgent_api.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
