@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +39,12 @@ def _hhmm(snapshot: Snapshot, minutes: int | None) -> str | None:
     return timezone.localtime(snapshot.moment(minutes)).strftime("%H:%M")
 
 
-def explanation_json(snapshot: Snapshot, candidates: Any, chosen: str | None) -> dict[str, Any]:
-    """The candidates the optimizer compared, in words a dispatcher reads."""
-    rows = []
+def explanation_json(
+    snapshot: Snapshot, candidates: Any, chosen: str | None, also: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The candidates the optimizer compared, in words a dispatcher reads (``also``: rows
+    already rendered from another snapshot of the same decision)."""
+    rows = list(also)
     for candidate in candidates:
         technician = snapshot.technicians.get(candidate.technician_id)
         rows.append(
@@ -128,9 +131,12 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     snapshot = snapshot_build(now=now, insert_only=work_order_id, technician_ids=nearby)
     plan = current_plan(snapshot) if key in snapshot.orders else None
     insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
+    compared: list[dict[str, Any]] = []
     if nearby is not None and (insertion is None or insertion.technician_id is None):
-        # Nobody nearby can take it: offer it to the whole fleet.
-        snapshot = snapshot_build(now=now, insert_only=work_order_id)
+        # Nobody nearby can take it: offer it to everyone else (the explanation keeps both).
+        if insertion is not None:
+            compared = explanation_json(snapshot, insertion.candidates, None)["candidates"]
+        snapshot = snapshot_build(now=now, insert_only=work_order_id, excluding=nearby)
         plan = current_plan(snapshot) if key in snapshot.orders else None
         insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
     work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
@@ -141,7 +147,8 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
             actor_label="dispatch",
         )
         return work_order
-    explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id)
+    explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id,
+                                   also=compared)
     if insertion.technician_id is None:
         work_order_services.work_order_note(
             work_order=work_order,

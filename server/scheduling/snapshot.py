@@ -146,7 +146,7 @@ UNKNOWN_MINUTES = 10**6
 # any stop): this many with the skill, plus a few without it so the explanation can say a nearer
 # technician lacked the skill. A big fleet then costs no more per urgent order than a small one;
 # if none of them can take the order, the whole fleet is tried.
-PLACE_AMONG_NEAREST = 20
+PLACE_AMONG_NEAREST = 12
 PLACE_ALSO_UNSKILLED = 3
 
 
@@ -155,7 +155,7 @@ def nearby_technicians(work_order_id: int) -> set[int] | None:
 
     Nearness is the straight-line distance (squared, in degrees scaled for latitude) from the
     order to the technician's home, last reported position or any stop on their route, worked
-    out in the database: three queries whatever the size of the day.
+    out in the database: two queries whatever the size of the day.
     """
     target = (
         WorkOrder.objects.filter(pk=work_order_id)
@@ -172,27 +172,27 @@ def nearby_technicians(work_order_id: int) -> set[int] | None:
             return math.inf
         return (lat - lat0) ** 2 + scale * (lon - lon0) ** 2
 
+    dlat = F("work_orders__site__latitude") - Value(lat0)
+    dlon = F("work_orders__site__longitude") - Value(lon0)
+    on_route = Q(work_orders__status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
     skilled = Technician.skills.through.objects.filter(technician_id=OuterRef("pk"), skill_id=skill_id)
-    roster = Technician.objects.filter(active=True).annotate(skilled=Exists(skilled) if skill_id else Value(True))
-    rows = list(roster.values_list("id", "home_latitude", "home_longitude", "last_latitude", "last_longitude",
-                                   "skilled"))
+    rows = list(
+        Technician.objects.filter(active=True)
+        .annotate(
+            skilled=Exists(skilled) if skill_id else Value(True),
+            stop=Min(ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField()),
+                     filter=on_route),
+        )
+        .values_list("id", "home_latitude", "home_longitude", "last_latitude", "last_longitude", "skilled", "stop")
+    )
     if len(rows) <= PLACE_AMONG_NEAREST:
         return None
-    nearest = {pk: min(far(hlat, hlon), far(llat, llon)) for pk, hlat, hlon, llat, llon, _ in rows}
-    dlat = F("site__latitude") - Value(lat0)
-    dlon = F("site__longitude") - Value(lon0)
-    closest_stop = (
-        WorkOrder.objects.filter(status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE],
-                                 technician_id__isnull=False, site__latitude__isnull=False)
-        .values("technician_id")
-        .annotate(d=Min(ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField())))
-        .values_list("technician_id", "d")
-    )
-    for pk, d in closest_stop:
-        if pk in nearest:
-            nearest[pk] = min(nearest[pk], d)
+    nearest = {
+        pk: min(far(hlat, hlon), far(llat, llon), math.inf if stop is None else stop)
+        for pk, hlat, hlon, llat, llon, _, stop in rows
+    }
     ranked = sorted(nearest, key=nearest.__getitem__)
-    has_skill = {pk for pk, *_, ok in rows if ok}
+    has_skill = {pk for pk, *_, ok, _stop in rows if ok}
     with_skill = [pk for pk in ranked if pk in has_skill][:PLACE_AMONG_NEAREST]
     without = [pk for pk in ranked if pk not in has_skill][:PLACE_ALSO_UNSKILLED]
     return set(with_skill) | set(without)
@@ -200,7 +200,7 @@ def nearby_technicians(work_order_id: int) -> set[int] | None:
 
 def snapshot_build(
     *, now: dt.datetime | None = None, insert_only: int | None = None,
-    technician_ids: set[int] | None = None,
+    technician_ids: set[int] | None = None, excluding: set[int] | None = None,
 ) -> Snapshot:
     """Everything the optimizer needs to plan the next 24 hours, as of ``now``.
 
@@ -208,7 +208,8 @@ def snapshot_build(
     the routes as they stand plus that order, and only the travel times the cheapest insertion
     reads (the legs along each route, and between the order and every stop). That keeps an
     urgent order's answer fast on a full day; the background re-plan uses the full matrix.
-    ``technician_ids`` limits the snapshot to those technicians and their routes.
+    ``technician_ids`` limits the snapshot to those technicians and their routes; ``excluding``
+    leaves those out.
     """
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     horizon_end = now + HORIZON
@@ -229,6 +230,8 @@ def snapshot_build(
         routed = WorkOrder.objects.filter(planned)
         if technician_ids is not None:
             routed = routed.filter(technician_id__in=technician_ids)
+        if excluding:
+            routed = routed.exclude(technician_id__in=excluding)
         orders = [_routed_order(row) for row in routed.order_by("id").values_list(*_ROUTED_FIELDS)]
         orders += [
             PlannedOrder(*row)
@@ -240,6 +243,8 @@ def snapshot_build(
     roster = Technician.objects.filter(active=True)
     if technician_ids is not None:
         roster = roster.filter(pk__in=technician_ids)
+    if excluding:
+        roster = roster.exclude(pk__in=excluding)
     roster = list(roster.order_by("id"))
     # Skill codes as plain pairs: cheaper than prefetching Skill objects, on every urgent order.
     skill_codes: dict[int, set[str]] = {}
