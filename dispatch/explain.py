@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dispatch.insertion import _Best, _Evaluator, _relative
-from dispatch.model import Problem
+from dispatch.model import Problem, SparseMatrix
 from dispatch.result import Candidate, Explanation, Plan
 
 __all__ = ["NEAREST", "explain_job", "explain_plan"]
@@ -65,6 +65,10 @@ class _Nearness:
             return
         self.tech_ids = [st.tech.id for st in ev.states]
         nodes = [st.nodes for st in ev.states]
+        self.sparse = problem.durations if isinstance(problem.durations, SparseMatrix) else None
+        self.nodes = nodes
+        if self.sparse is not None:
+            return
         self.flat = np.fromiter((n for ns in nodes for n in ns), dtype=np.int64)
         self.offsets = np.cumsum([0] + [len(ns) for ns in nodes[:-1]])
         used = np.unique(self.flat)
@@ -76,7 +80,11 @@ class _Nearness:
         """Technician ids to compare for a job at ``node`` (``None``: everyone)."""
         if self.all:
             return None
-        closest = np.minimum.reduceat(self.sub[self.flat_rows, node], self.offsets)
+        if self.sparse is not None:  # a placement snapshot: few stored legs, look them up
+            d = self.sparse
+            closest = np.asarray([min(d[a][node] for a in ns) for ns in self.nodes])
+        else:
+            closest = np.minimum.reduceat(self.sub[self.flat_rows, node], self.offsets)
         picked = np.argsort(closest, kind="stable")[:NEAREST]
         return {self.tech_ids[v] for v in picked.tolist()} | ({keep} if keep else set())
 

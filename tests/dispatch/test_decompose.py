@@ -145,3 +145,21 @@ def test_big_fleet_explanations_compare_the_nearest_technicians() -> None:
             assert exp.chosen_technician_id in ids
         # The compared technicians are the job's own town: the nearest ones.
         assert {i[0] for i in ids} == {job.id[0]}
+
+
+def test_explanations_work_on_a_sparse_placement_matrix() -> None:
+    from dispatch import SparseMatrix
+
+    full = two_towns(jobs_per_town=6, techs_per_town=NEAREST)
+    plan = solve(full, time_limit_s=1, explain=False)
+    n = len(full.durations)
+    sparse = SparseMatrix(n, default=10**6)
+    for a in range(n):
+        for b in range(n):
+            sparse.set(a, b, full.durations[a][b])
+    problem = Problem(full.technicians, full.jobs, sparse)
+    dense = explain_plan(full, plan)
+    light = explain_plan(problem, plan)
+    assert {j: [c.technician_id for c in e.candidates] for j, e in light.items()} == {
+        j: [c.technician_id for c in e.candidates] for j, e in dense.items()
+    }
