@@ -12,7 +12,10 @@ portfolio with different first solutions, ruin sizes, temperatures and job
 orders; the better plan wins. Tiny problems and warm starts use guided local
 search instead (ILS cannot start from a given assignment). On the Solomon
 benchmark this beats the tutorial set-up (GLS) by a wide margin; see the
-parameter choices below.
+parameter choices below. Days over 800 jobs are cut into areas that are
+solved on both cores and joined (``dispatch.decompose``). Jobs the search
+drops are offered again by insertion, then by moving one other job
+(``dispatch.insertion.insert_by_exchange``).
 
 Times, breaks and the objective of the returned plan are recomputed in Python
 (``dispatch.schedule``, ``plan_objective``), so every plan follows the same
@@ -124,7 +127,12 @@ def solve(
         Wall-clock budget for the whole call. Days with at most
         ``SMALL_PROBLEM_JOBS`` (12) jobs stop well under a second, days with
         at most ``EARLY_STOP_MAX_JOBS`` (40) after about ``0.002 * jobs**2``
-        seconds; larger problems use the whole budget.
+        seconds; larger problems use the whole budget. Days over
+        ``DECOMPOSE_ABOVE_JOBS`` (800) jobs are solved by area
+        (:mod:`dispatch.decompose`); on days of ``EXCHANGE_MIN_JOBS`` (200)
+        or more, 5% of the budget (at most 1.5 s) goes to placing dropped
+        jobs by moving one other job
+        (:func:`dispatch.insertion.insert_by_exchange`).
     initial
         Optional plan to start from (warm start); the result is never worse
         than it (same objective, :func:`dispatch.result.plan_objective`).
@@ -139,8 +147,8 @@ def solve(
         Optional callback receiving short progress messages.
     explain
         Attach a :class:`dispatch.result.Explanation` for every job to
-        ``Plan.explanations`` (about 16 us per job x technician, taken from
-        the time budget); with ``False`` use
+        ``Plan.explanations`` (about 16 us per job x compared technician, at
+        most 21 of them; taken from the time budget); with ``False`` use
         :func:`dispatch.explain.explain_job` on demand.
 
     Returns
@@ -165,8 +173,9 @@ def solve(
     configs = _portfolio(seed, warm=initial is not None)
     initial_routes = _initial_routes(problem, initial, excluded)
 
-    # Time kept back for turning solver output into a timed, explained plan;
-    # measured at about 12 us (+16 us with explanations) per job x technician.
+    # Time kept back for turning solver output into a timed plan (about 12 us per
+    # job x technician), for explanations (16 us per job x compared technician)
+    # and, on big days, for the exchange repair.
     size = len(eligible) * len(problem.technicians)
     explained = len(problem.jobs) * min(len(problem.technicians), NEAREST + 1)
     exchange_reserve = 0.05 + (explained * 16e-6 if explain else 0.0)
