@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 
 from dispatch.model import Break, Job, Problem, Technician
 from dispatch.result import Candidate, Explanation, Plan, Route, Unassigned, plan_objective
-from dispatch.schedule import NEG_INF, break_gap_of, build_route, earliest_in, latest_in
+from dispatch.schedule import (
+    NEG_INF,
+    break_gap_of,
+    build_route,
+    earliest_in,
+    latest_departure,
+    latest_in,
+)
 
 __all__ = ["Insertion", "apply_insertion", "insert_by_exchange", "insert_job"]
 
@@ -106,7 +113,7 @@ class _RouteState:
             if lunch is not None:
                 late_nb[i] = max(
                     _latest_start(w, late_nb[i + 1] - t, job.service),
-                    _latest_start(w, _latest_departure(late_b[i + 1], t, tech, True),
+                    _latest_start(w, latest_departure(late_b[i + 1], t, tech, True),
                                   job.service),
                 )
         self.late_b, self.late_nb = late_b, late_nb
@@ -135,18 +142,6 @@ def _latest_start(windows: tuple[tuple[int, int], ...] | None, dep: int, service
         return NEG_INF
     z = latest_in(windows, dep - service)
     return NEG_INF if z is None else z
-
-
-def _latest_departure(z_next: int, travel: int, tech: Technician, has_break: bool) -> int:
-    if z_next <= NEG_INF:
-        return NEG_INF
-    if not has_break:
-        return z_next - travel
-    lunch = tech.lunch
-    assert lunch is not None
-    if lunch.earliest_start + lunch.duration > z_next:
-        return NEG_INF
-    return min(lunch.latest_start, z_next - travel - lunch.duration)
 
 
 def _insert_here(
@@ -178,7 +173,7 @@ def _insert_here(
     s = earliest_in(windows, arrival)
     if s is not None and (best is None or s < best) and (
         s + service + t2 <= late_nb
-        or s + service <= _latest_departure(late_b, t2, tech, True)
+        or s + service <= latest_departure(late_b, t2, tech, True)
     ):
         best, best_arrival = s, arrival
     b = max(dep_nb, lunch.earliest_start)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dispatch.model import Job, Problem, Technician
 from dispatch.result import Route, Visit
 
-__all__ = ["build_route", "break_gap_of", "earliest_in", "latest_in"]
+__all__ = ["break_gap_of", "build_route", "earliest_in", "latest_departure", "latest_in"]
 
 NEG_INF = -(1 << 62)
 
@@ -101,8 +101,11 @@ def _empty_route(problem: Problem, tech: Technician) -> Route:
     return Route(tech.id, (), None, start, start + d, d, c)
 
 
-def _gap_latest_departure(z_next: int, travel: int, tech: Technician, has_break: bool) -> int:
-    """Latest departure over a gap so that the next stop can start by ``z_next``."""
+def latest_departure(z_next: int, travel: int, tech: Technician, has_break: bool) -> int:
+    """Latest departure over a gap so that the next stop can start by ``z_next``; with
+    ``has_break`` the technician's lunch is taken in that gap (``NEG_INF``: impossible)."""
+    if z_next <= NEG_INF:
+        return NEG_INF
     if not has_break:
         return z_next - travel
     lunch = tech.lunch
@@ -125,14 +128,14 @@ def _build(
     latest = [0] * (n + 2)
     latest[n + 1] = tech.shift_end
     for i in range(n, 0, -1):
-        dep = _gap_latest_departure(latest[i + 1], d[nodes[i]][nodes[i + 1]], tech, break_gap == i)
+        dep = latest_departure(latest[i + 1], d[nodes[i]][nodes[i + 1]], tech, break_gap == i)
         if dep == NEG_INF:
             return None
         z = latest_in(windows[i - 1], dep - jobs[i - 1].service)
         if z is None:
             return None
         latest[i] = z
-    if _gap_latest_departure(latest[1], d[nodes[0]][nodes[1]], tech, break_gap == 0) < (
+    if latest_departure(latest[1], d[nodes[0]][nodes[1]], tech, break_gap == 0) < (
         tech.ready_time
     ):
         return None
