@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from dispatch.insertion import apply_insertion, insert_job
+from dispatch.insertion import Insertion, apply_insertion, insert_job
 from dispatch.result import Plan, check_plan
 from dispatch.solver import solve
 from server.scheduling.snapshot import (
@@ -119,6 +119,19 @@ def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
     return work_order
 
 
+def _place(
+    work_order_id: int, *, now: dt.datetime | None, **technicians: set[int] | None
+) -> tuple[Snapshot, Plan | None, Insertion | None]:
+    """The cheapest insertion of one order among some technicians (``technician_ids`` or
+    ``excluding``); plan and insertion are ``None`` when the order cannot be planned at all."""
+    snapshot = snapshot_build(now=now, insert_only=work_order_id, **technicians)
+    key = order_key(work_order_id)
+    if key not in snapshot.orders:
+        return snapshot, None, None
+    plan = current_plan(snapshot)
+    return snapshot, plan, insert_job(snapshot.problem, plan, key)
+
+
 @transaction.atomic(savepoint=False)
 def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -> WorkOrder:
     """Give a NEW order to the technician who can take it soonest at least extra driving.
@@ -128,17 +141,13 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     """
     key = order_key(work_order_id)
     nearby = nearby_technicians(work_order_id)
-    snapshot = snapshot_build(now=now, insert_only=work_order_id, technician_ids=nearby)
-    plan = current_plan(snapshot) if key in snapshot.orders else None
-    insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
+    snapshot, plan, insertion = _place(work_order_id, now=now, technician_ids=nearby)
     compared: list[dict[str, Any]] = []
     if nearby is not None and (insertion is None or insertion.technician_id is None):
         # Nobody nearby can take it: offer it to everyone else (the explanation keeps both).
         if insertion is not None:
             compared = explanation_json(snapshot, insertion.candidates, None)["candidates"]
-        snapshot = snapshot_build(now=now, insert_only=work_order_id, excluding=nearby)
-        plan = current_plan(snapshot) if key in snapshot.orders else None
-        insertion = insert_job(snapshot.problem, plan, key) if plan is not None else None
+        snapshot, plan, insertion = _place(work_order_id, now=now, excluding=nearby)
     work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
     if plan is None or insertion is None:
         reason = snapshot.skipped.get(work_order_id, "it is not open")

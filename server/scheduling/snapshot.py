@@ -213,6 +213,7 @@ def snapshot_build(
     """
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     horizon_end = now + HORIZON
+    horizon_min = int(HORIZON.total_seconds() // 60)
     points: list[dm.Location] = []
 
     def node(location: dm.Location) -> int:
@@ -259,7 +260,7 @@ def snapshot_build(
         shift_end = shift_stretch_end(technician, shift_end, until=horizon_end)
         working_now = shift_start <= now
         start_min = max(0, int((shift_start - now).total_seconds() // 60))
-        end_min = min(int((shift_end - now).total_seconds() // 60), int(HORIZON.total_seconds() // 60))
+        end_min = min(int((shift_end - now).total_seconds() // 60), horizon_min)
         start_location = (
             technician_origin(technician, now=now)
             if working_now
@@ -299,7 +300,6 @@ def snapshot_build(
     snapshot_orders: dict[str, PlannedOrder] = {}
     skipped: dict[int, str] = {}
     routes: dict[str, list[tuple[int, int, str]]] = {}
-    horizon_min = int(HORIZON.total_seconds() // 60)
     for work_order in orders:
         if work_order.status == Status.ON_SITE:
             continue
