@@ -210,10 +210,13 @@ class Job:
     def __post_init__(self) -> None:
         if not isinstance(self.skills, frozenset):
             object.__setattr__(self, "skills", frozenset(self.skills))
-        if not (isinstance(self.windows, tuple) and all(
-            isinstance(w, TimeWindow) for w in self.windows
+        windows = self.windows
+        # Jobs are built by the hundred on an urgent order's path: the one-window case is direct.
+        if not (type(windows) is tuple and (
+            (len(windows) == 1 and type(windows[0]) is TimeWindow)
+            or all(isinstance(w, TimeWindow) for w in windows)
         )):
-            object.__setattr__(self, "windows", _windows(self.windows))
+            object.__setattr__(self, "windows", _windows(windows))
         pw = self.promised_window
         if pw is not None and not isinstance(pw, TimeWindow):
             object.__setattr__(self, "promised_window", TimeWindow(int(pw[0]), int(pw[1])))
@@ -239,6 +242,8 @@ class Job:
             return ((self.pinned_start, self.pinned_start),)
         if not self.windows:
             return None
+        if len(self.windows) == 1:
+            return ((self.windows[0].start, self.windows[0].end),)
         merged: list[list[int]] = []
         for w in sorted(self.windows, key=lambda w: w.start):
             if merged and w.start <= merged[-1][1] + 1:

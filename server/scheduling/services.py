@@ -19,10 +19,12 @@ from dispatch.insertion import Insertion, apply_insertion, insert_job
 from dispatch.result import Plan, check_plan
 from dispatch.solver import solve
 from server.scheduling.snapshot import (
+    PlannedOrder,
     Snapshot,
     current_plan,
     nearby_technicians,
     order_key,
+    order_to_place,
     snapshot_build,
 )
 from server.workorders import services as work_order_services
@@ -120,11 +122,12 @@ def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
 
 
 def _place(
-    work_order_id: int, *, now: dt.datetime | None, **technicians: set[int] | None
+    work_order_id: int, placing: PlannedOrder | None, *, now: dt.datetime | None,
+    **technicians: set[int] | None,
 ) -> tuple[Snapshot, Plan | None, Insertion | None]:
     """The cheapest insertion of one order among some technicians (``technician_ids`` or
     ``excluding``); plan and insertion are ``None`` when the order cannot be planned at all."""
-    snapshot = snapshot_build(now=now, insert_only=work_order_id, **technicians)
+    snapshot = snapshot_build(now=now, insert_only=work_order_id, placing=placing, **technicians)
     key = order_key(work_order_id)
     if key not in snapshot.orders:
         return snapshot, None, None
@@ -140,16 +143,17 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     re-plan of the whole horizon follows after commit.
     """
     key = order_key(work_order_id)
-    nearby = nearby_technicians(work_order_id)
-    snapshot, plan, insertion = _place(work_order_id, now=now, technician_ids=nearby)
+    placing = order_to_place(work_order_id)
+    nearby = nearby_technicians(placing) if placing is not None else None
+    snapshot, plan, insertion = _place(work_order_id, placing, now=now, technician_ids=nearby)
     compared: list[dict[str, Any]] = []
     if nearby is not None and (insertion is None or insertion.technician_id is None):
         # Nobody nearby can take it: offer it to everyone else (the explanation keeps both).
         if insertion is not None:
             compared = explanation_json(snapshot, insertion.candidates, None)["candidates"]
-        snapshot, plan, insertion = _place(work_order_id, now=now, excluding=nearby)
-    work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
+        snapshot, plan, insertion = _place(work_order_id, placing, now=now, excluding=nearby)
     if plan is None or insertion is None:
+        work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
         reason = snapshot.skipped.get(work_order_id, "it is not open")
         work_order_services.work_order_note(
             work_order=work_order, text=f"Not dispatched: {reason}; a dispatcher must place it",
@@ -159,6 +163,7 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id,
                                    also=compared)
     if insertion.technician_id is None:
+        work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
         work_order_services.work_order_note(
             work_order=work_order,
             text=f"Not dispatched: {insertion.reason}. " + _explanation_text(explanation),
@@ -170,12 +175,13 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
     new_plan = apply_insertion(snapshot.problem, plan, insertion)
     plan_apply(snapshot=snapshot, plan=new_plan, technicians={insertion.technician_id},
                explanations={key: explanation})
+    work_order = WorkOrder.objects.select_related("technician", "customer", "site").get(pk=work_order_id)
     work_order_services.work_order_note(
         work_order=work_order, kind=EventKind.NOTE, text="Why: " + _explanation_text(explanation),
         actor_label="dispatch", data={"explanation": explanation},
     )
     replan_request()
-    return WorkOrder.objects.select_related("technician", "customer", "site").get(pk=work_order_id)
+    return work_order
 
 
 def replan_request() -> None:

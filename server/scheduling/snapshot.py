@@ -130,12 +130,12 @@ _SNAPSHOT_FIELDS = (
 # routes (they stay where they are), and timestamps are the slowest columns to load.
 _NOT_FOR_PLACING = ("planned_arrival", "created_at")
 _ROUTED_FIELDS = tuple(f for f in _SNAPSHOT_FIELDS if f not in _NOT_FOR_PLACING)
-_ATTRIBUTE = dict(zip(_SNAPSHOT_FIELDS, PlannedOrder.__dataclass_fields__, strict=True))
+# Where each PlannedOrder field sits in a row of _ROUTED_FIELDS (None: not loaded).
+_ROUTED_AT = tuple(_ROUTED_FIELDS.index(f) if f in _ROUTED_FIELDS else None for f in _SNAPSHOT_FIELDS)
 
 
 def _routed_order(row: tuple[Any, ...]) -> PlannedOrder:
-    values = {_ATTRIBUTE[name]: value for name, value in zip(_ROUTED_FIELDS, row, strict=True)}
-    return PlannedOrder(**values, **{_ATTRIBUTE[name]: None for name in _NOT_FOR_PLACING})
+    return PlannedOrder(*[None if at is None else row[at] for at in _ROUTED_AT])
 
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
 # mistake makes a plan infeasible rather than optimistic.
@@ -150,21 +150,32 @@ PLACE_AMONG_NEAREST = 12
 PLACE_ALSO_UNSKILLED = 3
 
 
-def nearby_technicians(work_order_id: int) -> set[int] | None:
+_PLANNED_STATUSES = (Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE)
+
+
+def order_to_place(work_order_id: int) -> PlannedOrder | None:
+    """What planning reads of one order that is not on a route yet (``None``: routed or gone).
+
+    Read once per urgent order and handed to :func:`nearby_technicians` and
+    :func:`snapshot_build`, which would otherwise each read it again.
+    """
+    row = (
+        WorkOrder.objects.filter(pk=work_order_id).exclude(status__in=_PLANNED_STATUSES)
+        .values_list(*_SNAPSHOT_FIELDS).first()
+    )
+    return None if row is None else PlannedOrder(*row)
+
+
+def nearby_technicians(order: PlannedOrder) -> set[int] | None:
     """The technicians an urgent order is offered to, or ``None`` for the whole fleet.
 
     Nearness is the straight-line distance (squared, in degrees scaled for latitude) from the
     order to the technician's home, last reported position or any stop on their route, worked
-    out in the database: two queries whatever the size of the day.
+    out in the database: one query whatever the size of the day.
     """
-    target = (
-        WorkOrder.objects.filter(pk=work_order_id)
-        .values_list("site__latitude", "site__longitude", "required_skill_id")
-        .first()
-    )
-    if target is None or target[0] is None or target[1] is None:
+    if not order.has_location:
         return None
-    lat0, lon0, skill_id = target
+    lat0, lon0, skill = order.latitude, order.longitude, order.skill
     scale = math.cos(math.radians(lat0)) ** 2
 
     def far(lat: float | None, lon: float | None) -> float:
@@ -174,12 +185,12 @@ def nearby_technicians(work_order_id: int) -> set[int] | None:
 
     dlat = F("work_orders__site__latitude") - Value(lat0)
     dlon = F("work_orders__site__longitude") - Value(lon0)
-    on_route = Q(work_orders__status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
-    skilled = Technician.skills.through.objects.filter(technician_id=OuterRef("pk"), skill_id=skill_id)
+    on_route = Q(work_orders__status__in=_PLANNED_STATUSES)
+    skilled = Technician.skills.through.objects.filter(technician_id=OuterRef("pk"), skill__code=skill)
     rows = list(
         Technician.objects.filter(active=True)
         .annotate(
-            skilled=Exists(skilled) if skill_id else Value(True),
+            skilled=Exists(skilled) if skill else Value(True),
             stop=Min(ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField()),
                      filter=on_route),
         )
@@ -201,6 +212,7 @@ def nearby_technicians(work_order_id: int) -> set[int] | None:
 def snapshot_build(
     *, now: dt.datetime | None = None, insert_only: int | None = None,
     technician_ids: set[int] | None = None, excluding: set[int] | None = None,
+    placing: PlannedOrder | None = None,
 ) -> Snapshot:
     """Everything the optimizer needs to plan the next 24 hours, as of ``now``.
 
@@ -209,7 +221,7 @@ def snapshot_build(
     reads (the legs along each route, and between the order and every stop). That keeps an
     urgent order's answer fast on a full day; the background re-plan uses the full matrix.
     ``technician_ids`` limits the snapshot to those technicians and their routes; ``excluding``
-    leaves those out.
+    leaves those out. ``placing`` is the ``insert_only`` order as :func:`order_to_place` read it.
     """
     now = (now or timezone.now()).replace(second=0, microsecond=0)
     horizon_end = now + HORIZON
@@ -220,7 +232,7 @@ def snapshot_build(
         points.append(location)
         return len(points) - 1
 
-    planned = Q(status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
+    planned = Q(status__in=_PLANNED_STATUSES)
     wanted = planned | Q(pk=insert_only) if insert_only is not None else planned | Q(status=Status.NEW)
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
@@ -234,10 +246,10 @@ def snapshot_build(
         if excluding:
             routed = routed.exclude(technician_id__in=excluding)
         orders = [_routed_order(row) for row in routed.order_by("id").values_list(*_ROUTED_FIELDS)]
-        orders += [
-            PlannedOrder(*row)
-            for row in WorkOrder.objects.filter(pk=insert_only).exclude(planned).values_list(*_SNAPSHOT_FIELDS)
-        ]
+        if placing is None or placing.pk != insert_only:
+            placing = order_to_place(insert_only)
+        if placing is not None:
+            orders.append(placing)
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
     snapshot_technicians: dict[str, Technician] = {}
     technicians: list[dm.Technician] = []

@@ -181,7 +181,8 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
     order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
                               required_skill=factories.skill("water_purifier"))
 
-    assert snapshot_module.nearby_technicians(order.pk) == {near.pk, second.pk, nearer_unskilled.pk}
+    placing = snapshot_module.order_to_place(order.pk)
+    assert snapshot_module.nearby_technicians(placing) == {near.pk, second.pk, nearer_unskilled.pk}
 
     for tech in (near, second):  # the nearest are fully booked
         tech.max_jobs_per_day = 0
@@ -201,3 +202,4 @@ def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midn
     ends = {t.name: (t.shift_start, t.shift_end) for t in snapshot.problem.technicians}
     assert ends["夜班"] == (0, 24 * 60)  # not just the 30 minutes to midnight
     assert ends["日班"] == (8 * 60 + 30, 18 * 60 + 30)  # tomorrow 08:00-18:00, not stretched
+
