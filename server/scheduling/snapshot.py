@@ -368,7 +368,10 @@ def snapshot_build(
         )
     else:
         durations = provider.durations(points, depart_minute=minute_of_day(now)) if points else []
-    problem = dm.Problem(technicians=tuple(technicians), jobs=tuple(jobs), durations=durations)
+    # Plan minutes count from now; reasons the optimizer writes ("would arrive 14:05") show
+    # the local clock.
+    problem = dm.Problem(technicians=tuple(technicians), jobs=tuple(jobs), durations=durations,
+                         minute_zero=minute_of_day(now))
     if insert_only is None:
         problem.validate()
     return Snapshot(

@@ -203,3 +203,17 @@ def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midn
     assert ends["夜班"] == (0, 24 * 60)  # not just the 30 minutes to midnight
     assert ends["日班"] == (8 * 60 + 30, 18 * 60 + 30)  # tomorrow 08:00-18:00, not stretched
 
+
+def test_reasons_give_the_local_clock_time():
+    factories.technician(name="日班", lat=31.30, lon=121.47, shift=(dt.time(8, 0), dt.time(18, 0)))
+    customer = factories.customer()  # about 8 km south of the technician
+    ten = timezone.make_aware(dt.datetime(2026, 12, 1, 10, 0))
+    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
+                              required_skill=factories.skill("water_purifier"),
+                              window_start=ten, window_end=ten + dt.timedelta(minutes=5))
+
+    placed = services.work_order_dispatch(work_order_id=order.pk, now=ten)
+
+    assert placed.status == Status.NEW
+    note = placed.events.filter(text__startswith="Not dispatched").get()
+    assert "window ends 10:05" in note.text, note.text
