@@ -165,6 +165,12 @@ def main() -> None:
         if response.json()["technician_id"] is not None:
             assigned += 1
     celery_app.control.purge()
+    # Every placement must leave routes the full planner accepts: rebuild the day from the
+    # database and count routed orders that no longer fit where the answers put them.
+    from server.scheduling.snapshot import current_plan, snapshot_build
+
+    day = current_plan(snapshot_build())
+    broken = sum(1 for item in day.unassigned if item.code == "no_room")
     if phases is not None:
         rows = [{"phase": name, "calls": len(v), "mean_ms": sum(v) / len(v), "p95_ms": percentile(v, 95)}
                 for name, v in phases.items()]
@@ -175,9 +181,11 @@ def main() -> None:
         stats = pstats.Stats(profiler).sort_stats("cumulative")
         stats.print_stats(40)
         stats.print_callees("plan_apply|work_order_assign|nearby_technicians|work_orders_retime")
-    row = {"orders": args.orders, "assigned": assigned, "p50_ms": percentile(timings, 50),
+    row = {"orders": args.orders, "assigned": assigned, "no_longer_fit": broken,
+           "p50_ms": percentile(timings, 50),
            "p95_ms": percentile(timings, 95), "max_ms": max(timings), "mean_ms": sum(timings) / len(timings)}
-    emit(table([row], ["orders", "assigned", "p50_ms", "p95_ms", "max_ms", "mean_ms"], digits=1))
+    emit(table([row], ["orders", "assigned", "no_longer_fit", "p50_ms", "p95_ms", "max_ms", "mean_ms"],
+                 digits=1))
     out = args.out or default_out("urgent_api")
     write_json(out, {"environment": environment(), "args": vars(args) | {"out": str(out)}, "result": row})
     emit(f"Wrote {out}")

@@ -170,6 +170,7 @@ def test_retime_writes_every_change_in_one_statement():
 def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they_are_full(monkeypatch):
     from server.scheduling import snapshot as snapshot_module
 
+    monkeypatch.setattr(snapshot_module, "SHORTLIST_ABOVE", 4)
     monkeypatch.setattr(snapshot_module, "PLACE_AMONG_NEAREST", 2)
     monkeypatch.setattr(snapshot_module, "PLACE_ALSO_UNSKILLED", 1)
     near = factories.technician(name="近一", lat=31.230, lon=121.456, skills=("water_purifier",))
@@ -183,6 +184,9 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
 
     placing = snapshot_module.order_to_place(order.pk)
     assert snapshot_module.nearby_technicians(placing) == {near.pk, second.pk, nearer_unskilled.pk}
+    monkeypatch.setattr(snapshot_module, "SHORTLIST_ABOVE", 5)  # a small fleet is compared whole
+    assert snapshot_module.nearby_technicians(placing) is None
+    monkeypatch.setattr(snapshot_module, "SHORTLIST_ABOVE", 4)
 
     for tech in (near, second):  # the nearest are fully booked
         tech.max_jobs_per_day = 0
