@@ -425,7 +425,7 @@ def _nobody(cands: tuple[Candidate, ...]) -> str:
 
 def insert_by_exchange(
     problem: Problem, plan: Plan, job_id: str, ev: _Evaluator | None = None,
-    *, deadline: float | None = None,
+    *, deadline: float | None = None, first: bool = False,
 ) -> Plan | None:
     """Place a job that fits nowhere by moving one routed job to another technician.
 
@@ -444,6 +444,9 @@ def insert_by_exchange(
         An evaluator of ``plan`` to reuse (not modified).
     deadline
         ``time.monotonic()`` value after which the search gives up.
+    first
+        Return the first exchange that serves both instead of the cheapest (routes passing
+        nearest the job are tried first).
 
     Returns
     -------
@@ -454,7 +457,8 @@ def insert_by_exchange(
     ev = ev or _Evaluator(problem, plan)
     best_plan: Plan | None = None
     bound = plan.objective or plan_objective(problem, plan)
-    for st in ev.states:
+    d = problem.durations
+    for st in sorted(ev.states, key=lambda st: min(d[n][job.node] for n in st.nodes)):
         tech = st.tech
         if not st.jobs or not job.skills <= tech.skills:
             continue
@@ -487,6 +491,8 @@ def insert_by_exchange(
             result = apply_insertion(problem, with_job, again)
             if result.objective < bound:
                 best_plan, bound = result, result.objective
+                if first:
+                    return best_plan
     return best_plan
 
 

@@ -60,6 +60,11 @@ EXCHANGE_SHARE = 0.05
 EXCHANGE_MAX_S = 1.5
 EXCHANGE_MIN_JOBS = 200
 PART_JOBS = 200
+# Days of this many jobs or more (without a plan to start from) first get a quick complete
+# plan: OR-Tools' first solution with the jobs it dropped placed by insertion and exchange,
+# in about a second, so an answer exists long before the search ends.
+QUICK_PLAN_MIN_JOBS = 200
+QUICK_REPAIR_MAX_S = 1.0
 
 _FSS = routing_enums_pb2.FirstSolutionStrategy
 _LSM = routing_enums_pb2.LocalSearchMetaheuristic
@@ -132,7 +137,10 @@ def solve(
         (:mod:`dispatch.decompose`); on days of ``EXCHANGE_MIN_JOBS`` (200)
         or more, 5% of the budget (at most 1.5 s) goes to placing dropped
         jobs by moving one other job
-        (:func:`dispatch.insertion.insert_by_exchange`).
+        (:func:`dispatch.insertion.insert_by_exchange`). Such days without an
+        ``initial`` plan first get a quick plan (OR-Tools' first solution,
+        repaired the same way for at most ``QUICK_REPAIR_MAX_S``), reported
+        through ``progress`` and returned if the search does no better.
     initial
         Optional plan to start from (warm start); the result is never worse
         than it (same objective, :func:`dispatch.result.plan_objective`).
@@ -193,6 +201,10 @@ def solve(
         child = _start_child(problem, allowed, configs[1], deadline, initial_routes, say,
                              reserve)
 
+    quick: Plan | None = None
+    if initial is None and not by_parts and len(eligible) >= QUICK_PLAN_MIN_JOBS:
+        quick = _quick_plan(problem, allowed, excluded, deadline - reserve, say, started)
+
     plan: Plan | None = None
     if by_parts:
         # The whole-day search would not even find a first solution in time.
@@ -224,6 +236,9 @@ def solve(
             plan = base
 
     plan = _repair_and_classify(problem, plan, deadline=deadline - exchange_reserve)
+    if quick is not None and quick.objective < plan.objective:
+        say(f"the first plan stays the best: objective {quick.objective}")
+        plan = quick
     if explain:
         from dispatch.explain import explain_plan
 
@@ -762,6 +777,28 @@ class _Model:
         return _RawSolution(tuple(routes), dropped, solution.ObjectiveValue(), status)
 
 
+def _quick_plan(
+    problem: Problem,
+    allowed: dict[str, list[int]],
+    excluded: dict[str, Unassigned],
+    deadline: float,
+    say: Callable[[str], None],
+    started: float,
+) -> Plan:
+    """OR-Tools' first solution (no search), then the jobs it dropped inserted, or placed by
+    the first exchange with another job found, for at most ``QUICK_REPAIR_MAX_S``."""
+    config = _Config("first plan", 0, "PARALLEL_CHEAPEST_INSERTION", ils=False)
+    raw = _solve_config(problem, allowed, config, deadline, None, False, None, 0.0, first_only=True)
+    plan = _repair_and_classify(
+        problem, _to_plan(problem, raw, excluded),
+        deadline=min(deadline, time.monotonic() + QUICK_REPAIR_MAX_S), first=True,
+    )
+    placed = sum(len(route.visits) for route in plan.routes)
+    say(f"first plan: cost {plan.objective} after {time.monotonic() - started:.1f}s, "
+        f"{placed} of {len(problem.jobs)} jobs placed")
+    return plan
+
+
 def _duration(seconds: float) -> duration_pb2.Duration:
     d = duration_pb2.Duration()
     d.FromMilliseconds(max(1, int(seconds * 1000)))
@@ -777,8 +814,10 @@ def _solve_config(
     small: bool,
     say: Callable[[str], None] | None,
     reserve: float,
+    first_only: bool = False,
 ) -> _RawSolution:
-    """Run one portfolio member until ``deadline - reserve``."""
+    """Run one portfolio member until ``deadline - reserve`` (``first_only``: stop at the
+    first solution, before any search)."""
     jobs = [j for j in problem.jobs if j.id in allowed]
     if config.seed:
         # OR-Tools has no seed for these heuristics; a different job order
@@ -792,6 +831,8 @@ def _solve_config(
     elif len(jobs) <= EARLY_STOP_MAX_JOBS:
         seconds = min(seconds, EFFORT_PER_JOB_SQUARED * len(jobs) ** 2)
     params = model.parameters(config, seconds, small)
+    if first_only:
+        params.solution_limit = 1
     if say is not None:
         _attach_progress(routing, config.name, say)
     solution = None
@@ -853,9 +894,12 @@ def _to_plan(problem: Problem, raw: _RawSolution, excluded: dict[str, Unassigned
     return replace(plan, objective=plan_objective(problem, plan))
 
 
-def _repair_and_classify(problem: Problem, plan: Plan, deadline: float | None = None) -> Plan:
-    """Insert solver-dropped jobs that still fit, or fit by moving one other job, until
-    ``deadline``; then explain the rest."""
+def _repair_and_classify(
+    problem: Problem, plan: Plan, deadline: float | None = None, *, first: bool = False,
+) -> Plan:
+    """Insert solver-dropped jobs that still fit, or fit by moving one other job (the first
+    such exchange found with ``first``, else the cheapest), until ``deadline``; then explain
+    the rest."""
     from dispatch.insertion import _choose, _Evaluator, apply_insertion, insert_by_exchange
 
     pending = [u for u in plan.unassigned if u.code == "no_room"]
@@ -874,7 +918,7 @@ def _repair_and_classify(problem: Problem, plan: Plan, deadline: float | None = 
     for u in left:
         if deadline is not None and time.monotonic() > deadline:
             break
-        exchanged = insert_by_exchange(problem, plan, u.job_id, ev, deadline=deadline)
+        exchanged = insert_by_exchange(problem, plan, u.job_id, ev, deadline=deadline, first=first)
         if exchanged is not None:
             plan = exchanged
             ev = _Evaluator(problem, plan)

@@ -210,14 +210,15 @@ def test_a_job_that_fits_nowhere_is_placed_by_moving_another_job() -> None:
     plan = Plan(plan.routes, plan.unassigned, plan_objective(problem, plan))
     assert insert_job(problem, plan, "gas").technician_id is None  # plain insertion fails
 
-    better = insert_by_exchange(problem, plan, "gas")
+    for first in (False, True):
+        better = insert_by_exchange(problem, plan, "gas", first=first)
 
-    assert better is not None
-    assert check_plan(problem, better) == []
-    assert better.unassigned == ()
-    assert better.assignment_of("gas")[0] == "west"
-    assert better.assignment_of("movable")[0] == "east"
-    assert better.objective < plan.objective
+        assert better is not None
+        assert check_plan(problem, better) == []
+        assert better.unassigned == ()
+        assert better.assignment_of("gas")[0] == "west"
+        assert better.assignment_of("movable")[0] == "east"
+        assert better.objective < plan.objective
 
 
 def test_exchange_never_moves_a_locked_or_pinned_job() -> None:

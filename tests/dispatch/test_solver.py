@@ -279,3 +279,32 @@ def test_search_parameters_switch_operators_off(basic: Problem) -> None:
     assert ops.use_make_inactive == 3 and ops.use_relocate == 3
     ruin = params.iterated_local_search_parameters.ruin_recreate_parameters.ruin_strategies
     assert ruin[0].HasField("sisr")
+
+
+def test_a_big_day_gets_a_first_plan_early_and_never_ends_worse(monkeypatch) -> None:
+    import dispatch.solver as solver
+
+    monkeypatch.setattr(solver, "QUICK_PLAN_MIN_JOBS", 20)  # this 30-job day counts as big
+    p = random_problem(30, 4, seed=7, lunch=True, skills=True)
+    messages: list[str] = []
+    plan = solve(p, time_limit_s=1.0, workers=1, progress=messages.append, explain=False)
+    assert check_plan(p, plan) == []
+    first = [m for m in messages if m.startswith("first plan: cost ")]
+    assert len(first) == 1 and messages.index(first[0]) < messages.index(
+        next(m for m in messages if m.startswith("worker 0: objective")))
+
+    # A search that finds nothing: the first plan is what comes back.
+    real = solver._solve_config
+
+    def search_finds_nothing(problem, allowed, config, *args, first_only=False, **kwargs):
+        if first_only:
+            return real(problem, allowed, config, *args, first_only=True, **kwargs)
+        return solver._RawSolution((), tuple(allowed), 0, "NO_SOLUTION")
+
+    monkeypatch.setattr(solver, "_solve_config", search_finds_nothing)
+    messages.clear()
+    kept = solve(p, time_limit_s=1.0, workers=1, progress=messages.append, explain=False)
+    assert check_plan(p, kept) == []
+    assert any(m.startswith("the first plan stays the best") for m in messages)
+    placed = int(first[0].split(", ")[-1].split(" of ")[0])
+    assert sum(len(route.visits) for route in kept.routes) == placed > 20
