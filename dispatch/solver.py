@@ -174,6 +174,8 @@ def solve(
     deadline = started + max(0.0, time_limit_s)
     problem.validate()
     say = progress or (lambda _msg: None)
+    if initial is not None and not any(route.visits for route in initial.routes):
+        initial = None  # nothing planned yet (the morning's first re-plan): plan from scratch
 
     excluded, allowed = _prefilter(problem)
     eligible = [j for j in problem.jobs if j.id not in excluded]

@@ -6,7 +6,17 @@ import time
 
 import pytest
 
-from dispatch import Break, Job, Plan, Problem, ProblemError, Technician, TimeWindow, check_plan
+from dispatch import (
+    Break,
+    Job,
+    Plan,
+    Problem,
+    ProblemError,
+    Technician,
+    TimeWindow,
+    Unassigned,
+    check_plan,
+)
 from dispatch.solver import (
     _SLOW_OR_IRRELEVANT_OPERATORS,
     _Config,
@@ -292,6 +302,11 @@ def test_a_big_day_gets_a_first_plan_early_and_never_ends_worse(monkeypatch) -> 
     first = [m for m in messages if m.startswith("first plan: cost ")]
     assert len(first) == 1 and messages.index(first[0]) < messages.index(
         next(m for m in messages if m.startswith("worker 0: objective")))
+    # A day with nothing planned yet (the server's first re-plan passes its empty plan) too.
+    nothing = Plan((), tuple(Unassigned(j.id, "unplanned", "new") for j in p.jobs), 0)
+    again: list[str] = []
+    solve(p, time_limit_s=1.0, workers=1, initial=nothing, progress=again.append, explain=False)
+    assert any(m.startswith("first plan: cost ") for m in again)
 
     # A search that finds nothing: the first plan is what comes back.
     real = solver._solve_config
