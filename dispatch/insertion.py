@@ -10,6 +10,7 @@ still ahead" label, so an insertion may move the break anywhere in the route.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from dispatch.model import Break, Job, Problem, Technician
@@ -199,8 +200,11 @@ class _Best:
 class _Evaluator:
     """Insertion costs of jobs into the routes of a fixed plan."""
 
-    def __init__(self, problem: Problem, plan: Plan) -> None:
+    def __init__(
+        self, problem: Problem, plan: Plan, closed: Mapping[str, str] | None = None
+    ) -> None:
         self.problem = problem
+        self.closed = dict(closed or {})
         by_tech = {r.technician_id: r for r in plan.routes}
         self.states = [_RouteState(problem, t, by_tech.get(t.id)) for t in problem.technicians]
         self._by_id = {st.tech.id: st for st in self.states}
@@ -216,6 +220,7 @@ class _Evaluator:
         """An evaluator sharing this one's route summaries (refresh replaces, never mutates)."""
         other = object.__new__(_Evaluator)
         other.problem = self.problem
+        other.closed = self.closed
         other.states = list(self.states)
         other._by_id = dict(self._by_id)
         return other
@@ -249,6 +254,8 @@ class _Evaluator:
         if missing:
             names = ", ".join(f"'{s}'" for s in sorted(missing))
             return no(f"no skill {names}", skill_ok=False)
+        if tech.id in self.closed:
+            return no(self.closed[tech.id])
         if job.pinned_technician_id is not None and job.pinned_technician_id != tech.id:
             verb = "locked" if job.locked else "pinned"
             other = p.technician(job.pinned_technician_id).label
@@ -337,7 +344,8 @@ class _Evaluator:
 
 
 def insert_job(
-    problem: Problem, plan: Plan, job_id: str, *, prefer_earliest: bool = False
+    problem: Problem, plan: Plan, job_id: str, *, prefer_earliest: bool = False,
+    closed: Mapping[str, str] | None = None,
 ) -> Insertion:
     """Cheapest feasible insertion of one job into a live plan.
 
@@ -351,6 +359,9 @@ def insert_job(
         The job to place.
     prefer_earliest
         Pick the earliest service start instead of the lowest added cost.
+    closed
+        Technicians who take no new job, with the reason their candidate gives (e.g. their
+        route in ``plan`` is only the part of their real day that still fits).
 
     Returns
     -------
@@ -371,7 +382,7 @@ def insert_job(
     job = problem.job(job_id)
     if plan.assignment_of(job_id) is not None:
         raise ValueError(f"job {job_id!r} is already in the plan")
-    return _choose(problem, _Evaluator(problem, plan), job, prefer_earliest)
+    return _choose(problem, _Evaluator(problem, plan, closed), job, prefer_earliest)
 
 
 def _choose(problem: Problem, ev: _Evaluator, job: Job, prefer_earliest: bool) -> Insertion:

@@ -132,7 +132,16 @@ def _place(
     if key not in snapshot.orders:
         return snapshot, None, None
     plan = current_plan(snapshot)
-    return snapshot, plan, insert_job(snapshot.problem, plan, key)
+    # A route that no longer fits as a whole (a job ran long, the day filled to the last minute)
+    # is only partly in the plan; the rest is still this technician's in the database until the
+    # re-plan moves it, so the time it seems to free is not free.
+    kept = {route.technician_id: len(route.visits) for route in plan.routes}
+    overrun = {
+        technician: "over-booked: their planned stops no longer fit the day (the re-plan moves some)"
+        for technician, sequence in snapshot.routes.items()
+        if kept.get(technician, 0) < len(sequence)
+    }
+    return snapshot, plan, insert_job(snapshot.problem, plan, key, closed=overrun)
 
 
 @transaction.atomic(savepoint=False)

@@ -410,7 +410,9 @@ def current_plan(snapshot: Snapshot) -> Plan:
     """The plan the database holds, timed from now.
 
     A route that no longer fits as a whole (a window passed, a job ran long) keeps the jobs that
-    still fit in order; the others are reported unassigned for the re-plan to place.
+    still fit in order; the others are reported unassigned for the re-plan to place. (On an
+    ``insert_only`` snapshot the kept part can come out shorter than it could be: the legs
+    that skip a stop were not computed. Placing an order treats such a technician as full.)
     """
     problem = snapshot.problem
     routes: list[Route] = []

@@ -234,3 +234,15 @@ def test_exchange_never_moves_a_locked_or_pinned_job() -> None:
     plan = Plan(plan.routes, plan.unassigned, plan_objective(problem, plan))
 
     assert insert_by_exchange(problem, plan, "gas") is None
+
+
+def test_a_closed_technician_gets_no_new_job_and_says_why() -> None:
+    p = make_problem([tech("west", 0), tech("east", 7)], [Job("new", 1, 10)])
+    open_plan = insert_job(p, plan_of(p, {}), "new")
+    assert open_plan.technician_id == "west"
+
+    ins = insert_job(p, plan_of(p, {}), "new", closed={"west": "over-booked"})
+
+    assert ins.technician_id == "east"
+    west = next(c for c in ins.candidates if c.technician_id == "west")
+    assert not west.feasible and west.reason == "over-booked"

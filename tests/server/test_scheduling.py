@@ -221,3 +221,29 @@ def test_reasons_give_the_local_clock_time():
     assert placed.status == Status.NEW
     note = placed.events.filter(text__startswith="Not dispatched").get()
     assert "window ends 10:05" in note.text, note.text
+
+
+def test_a_technician_whose_day_runs_over_gets_no_new_order():
+    from server.workorders.services import work_order_assign
+
+    near = factories.technician(name="近", lat=31.229, lon=121.457, shift=(dt.time(8, 0), dt.time(18, 0)))
+    far = factories.technician(name="远", lat=31.260, lon=121.456, username="far",
+                               shift=(dt.time(8, 0), dt.time(18, 0)))
+    five = timezone.make_aware(dt.datetime(2026, 12, 1, 17, 0))
+    customer = factories.customer()
+    # Planned earlier: a two-hour job for the near technician, who now has one hour left.
+    long_job = work_order_create(customer=customer, site=customer.sites.get(), problem="overhaul",
+                                 required_skill=factories.skill("water_purifier"), service_minutes=120)
+    work_order_assign(work_order_id=long_job.pk, technician=near, day=five.date(),
+                      planned_arrival=five, route_position=1)
+    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
+                              required_skill=factories.skill("water_purifier"), service_minutes=30)
+
+    placed = services.work_order_dispatch(work_order_id=order.pk, now=five)
+
+    # The near technician's evening is already full: the long job is still theirs, so the new
+    # order must not be slotted into the time it would take.
+    assert placed.technician == far
+    rows = {row["technician"]: row for row in placed.assignment_explanation["candidates"]}
+    assert "over-booked" in rows["近"]["reason"]
+    assert WorkOrder.objects.get(pk=long_job.pk).technician == near
