@@ -28,7 +28,7 @@ from server.scheduling.snapshot import (
     snapshot_build,
 )
 from server.workorders import services as work_order_services
-from server.workorders.models import EventKind, Status, WorkOrder
+from server.workorders.models import Status, WorkOrder
 
 logger = logging.getLogger(__name__)
 
@@ -161,35 +161,24 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
         if insertion is not None:
             compared = explanation_json(snapshot, insertion.candidates, None)["candidates"]
         snapshot, plan, insertion = _place(work_order_id, placing, now=now, excluding=nearby)
+    data: dict[str, Any] | None = None
     if plan is None or insertion is None:
-        work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
         reason = snapshot.skipped.get(work_order_id, "it is not open")
-        work_order_services.work_order_note(
-            work_order=work_order, text=f"Not dispatched: {reason}; a dispatcher must place it",
-            actor_label="dispatch",
-        )
-        return work_order
-    explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id,
-                                   also=compared)
-    if insertion.technician_id is None:
-        work_order = WorkOrder.objects.select_related("technician").get(pk=work_order_id)
-        work_order_services.work_order_note(
-            work_order=work_order,
-            text=f"Not dispatched: {insertion.reason}. " + _explanation_text(explanation),
-            actor_label="dispatch",
-            data={"explanation": explanation},
-        )
+        text = f"Not dispatched: {reason}; a dispatcher must place it"
+    else:
+        explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id,
+                                       also=compared)
+        data = {"explanation": explanation}
+        if insertion.technician_id is None:
+            text = f"Not dispatched: {insertion.reason}. " + _explanation_text(explanation)
+        else:
+            new_plan = apply_insertion(snapshot.problem, plan, insertion)
+            plan_apply(snapshot=snapshot, plan=new_plan, technicians={insertion.technician_id},
+                       explanations={key: explanation})
+            text = "Why: " + _explanation_text(explanation)
         replan_request()
-        return work_order
-    new_plan = apply_insertion(snapshot.problem, plan, insertion)
-    plan_apply(snapshot=snapshot, plan=new_plan, technicians={insertion.technician_id},
-               explanations={key: explanation})
     work_order = WorkOrder.objects.select_related("technician", "customer", "site").get(pk=work_order_id)
-    work_order_services.work_order_note(
-        work_order=work_order, kind=EventKind.NOTE, text="Why: " + _explanation_text(explanation),
-        actor_label="dispatch", data={"explanation": explanation},
-    )
-    replan_request()
+    work_order_services.work_order_note(work_order=work_order, text=text, actor_label="dispatch", data=data)
     return work_order
 
 

@@ -236,11 +236,11 @@ def snapshot_build(
         return len(points) - 1
 
     planned = Q(status__in=_PLANNED_STATUSES)
-    wanted = planned | Q(pk=insert_only) if insert_only is not None else planned | Q(status=Status.NEW)
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
     if insert_only is None:
-        rows = WorkOrder.objects.filter(wanted).order_by("id").values_list(*_SNAPSHOT_FIELDS)
+        rows = (WorkOrder.objects.filter(planned | Q(status=Status.NEW)).order_by("id")
+                .values_list(*_SNAPSHOT_FIELDS))
         orders = [PlannedOrder(*row) for row in rows]
     else:
         routed = WorkOrder.objects.filter(planned)
