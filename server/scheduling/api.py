@@ -1,31 +1,64 @@
+"""Re-planning on demand: ``POST /replan`` queues a background re-plan of the day (202) and
+``GET /replan/{id}`` follows it: status, progress lines, then the result or the error."""
+
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from typing import Any
+
 from django.http import HttpRequest
+from django.urls import reverse
 from ninja import Router, Schema
+from ninja.responses import Status as HttpStatus
 from pydantic import Field
 
 from server.accounts.roles import require_staff
-from server.scheduling import services
+from server.scheduling import jobs, selectors
+from server.scheduling.models import ReplanJob
 
 router = Router(tags=["scheduling"])
 
 
 class ReplanIn(Schema):
-    time_limit_s: float = Field(default=5.0, gt=0, le=120)
+    # The upper bound is the setting DISPATCH_REPLAN_MAX_SECONDS, checked by the service.
+    time_limit_s: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="Solver time limit in seconds (default DISPATCH_REPLAN_SECONDS, at most "
+                    "DISPATCH_REPLAN_MAX_SECONDS)",
+    )
 
 
-class ReplanOut(Schema):
-    orders: int
-    technicians: int
-    assigned: int
-    moved: int
-    unassigned: dict[str, str]
-    travel_minutes_before: int
-    travel_minutes_after: int
-    violations: list[str]
+class ReplanJobCreatedOut(Schema):
+    id: uuid.UUID
+    status: str
+    url: str
 
 
-@router.post("/replan", response=ReplanOut)
-def day_replan(request: HttpRequest, payload: ReplanIn) -> services.ReplanSummary:
+class ReplanJobOut(Schema):
+    id: uuid.UUID
+    status: str
+    requested_by: str
+    time_limit_s: float
+    progress: list[str]
+    result: dict[str, Any] | None
+    error: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+@router.post("/replan", response={202: ReplanJobCreatedOut})
+def replan_job_create(request: HttpRequest, payload: ReplanIn) -> HttpStatus:
     require_staff(request.auth)
-    return services.day_replan(time_limit_s=payload.time_limit_s)
+    job = jobs.replan_job_create(
+        requested_by=request.auth.get_username(), time_limit_s=payload.time_limit_s
+    )
+    url = reverse("api:replan_job_get", kwargs={"job_id": job.pk})
+    return HttpStatus(202, {"id": job.pk, "status": job.status, "url": url})
+
+
+@router.get("/replan/{job_id}", response=ReplanJobOut)
+def replan_job_get(request: HttpRequest, job_id: str) -> ReplanJob:
+    require_staff(request.auth)
+    return selectors.replan_job_get(job_id=job_id)

@@ -1,0 +1,121 @@
+"""A re-plan asked for through the API goes through Redis to a real worker of the re-plan queue,
+started as in production (``--pool threads``): the solver there forks its second search, so the
+job's result says two solver processes ran (a prefork worker's daemonic children manage one)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from server.customers.models import Customer, Site
+from server.scheduling.models import ReplanJob
+from server.workorders.services import work_order_create
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What docker-compose.yml and the README run for the re-plan queue.
+REPLAN_POOL = ("--pool", "threads", "--concurrency", "1")
+REPLAN_TASKS = ("server.scheduling.tasks.replan", "server.scheduling.tasks.replan_today",
+                "server.scheduling.tasks.replan_job_run")
+
+
+@pytest.fixture(scope="module")
+def replan_worker_process(real_services, django_db_setup, tmp_path_factory):
+    """A ``celery worker`` for a re-plan queue of its own, run the way production runs it."""
+    from server.config.celery_app import app
+
+    db = settings.DATABASES["default"]
+    queue = f"fixroute-replan-test-{uuid.uuid4().hex[:8]}"
+    saved = (app.conf.task_routes, app.conf.task_always_eager)
+    app.conf.task_routes = {task: {"queue": queue} for task in REPLAN_TASKS}
+    app.conf.task_always_eager = False
+    app.amqp.flush_routes()
+    del app.amqp.router  # built from the old routes; rebuilt on next use
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
+        "DATABASE_URL": (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:"
+                         f"{db['PORT'] or 5432}/{db['NAME']}"),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_REPLAN_QUEUE": queue,
+        "PYTHONPATH": str(REPO),
+    }
+    log = tmp_path_factory.mktemp("replan-worker") / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker",
+             "-Q", queue, *REPLAN_POOL, "--loglevel", "INFO", "-n", f"{queue}@%h"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the re-plan worker exited: {log.read_text()[-3000:]}")
+            if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1.0):
+                break
+        else:
+            pytest.fail(f"the re-plan worker did not answer in 60 s: {log.read_text()[-3000:]}")
+        yield {"process": process, "queue": queue, "log": log}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        app.conf.task_routes, app.conf.task_always_eager = saved
+        app.amqp.flush_routes()
+        del app.amqp.router
+
+
+def seeded_day(n_orders: int) -> None:
+    factories.technician(name="张伟", lat=31.23, lon=121.47)
+    factories.technician(name="李强", lat=31.20, lon=121.52)
+    factories.technician(name="王磊", lat=31.27, lon=121.43)
+    for i in range(n_orders):
+        customer = Customer.objects.create(name=f"c{i}", phone=f"+86138001391{i:02d}")
+        site = Site.objects.create(customer=customer, address=f"addr {i}",
+                                   latitude=31.18 + (i % 5) * 0.025,
+                                   longitude=121.40 + (i // 5) * 0.03)
+        work_order_create(customer=customer, site=site, problem=f"p{i}",
+                          required_skill=factories.skill("water_purifier"), service_minutes=30)
+
+
+def test_a_replan_job_runs_on_the_replan_worker_with_both_solver_processes(
+    replan_worker_process, client, settings
+):
+    settings.DISPATCH_BACKGROUND = "celery"
+    seeded_day(n_orders=20)  # over 12 jobs: the solver runs its two-process portfolio
+    client.force_login(factories.staff())
+    response = client.post("/api/scheduling/replan", {"time_limit_s": 3},
+                           content_type="application/json")
+    assert response.status_code == 202, response.content
+    url = response.json()["url"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(url).json()
+        if job["status"] in (ReplanJob.Status.DONE, ReplanJob.Status.FAILED):
+            break
+        time.sleep(0.2)
+    else:
+        log = replan_worker_process["log"].read_text()[-3000:]
+        pytest.fail(f"the re-plan job is still {job['status']} after 60 s: {log}")
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["orders"] == 20
+    assert job["result"]["assigned"] == 20
+    assert job["result"]["violations"] == []
+    assert any(line.startswith("worker 1: objective") for line in job["progress"]), job["progress"]
+    assert job["result"]["workers"] == 2
+    log = replan_worker_process["log"].read_text()
+    assert "server.scheduling.tasks.replan_job_run" in log
+    assert "'workers': 2" in log
