@@ -10,13 +10,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from server.common.db import retry_transaction
 from server.common.exceptions import ValidationFailed
 from server.common.phones import phone_to_e164
 from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallOutcome, CallRecord
 from server.scheduling import services as scheduling_services
-from server.workorders import services as work_order_services
 from server.technicians.models import Skill
+from server.workorders import services as work_order_services
 from server.workorders.models import OPEN_STATUSES, EventKind, Priority, Source, WorkOrder
 
 
@@ -30,7 +31,7 @@ class CallResult:
 def _open_order_for(customer: Customer, *, now: dt.datetime) -> WorkOrder | None:
     since = now - dt.timedelta(days=settings.INTAKE_REPEAT_CALL_DAYS)
     return (
-        WorkOrder.objects.select_for_update()
+        WorkOrder.objects.select_for_update(no_key=True)
         .filter(customer=customer, status__in=OPEN_STATUSES, created_at__gte=since)
         .order_by("-created_at")
         .first()
@@ -81,6 +82,7 @@ def call_receive(
         return CallResult(call=existing, work_order=existing.work_order, repeated_request=True)
 
 
+@retry_transaction
 @transaction.atomic
 def _call_record_new(
     *, provider: str, call_id: str, caller: str, caller_phone: str, called: str, call_status: str,
@@ -92,7 +94,7 @@ def _call_record_new(
         called_number=called, call_status=call_status, ivr_digits=ivr_digits, reason=reason[:300],
         payload=payload,
     )
-    customer = Customer.objects.select_for_update().filter(phone=caller_phone).first()
+    customer = Customer.objects.select_for_update(no_key=True).filter(phone=caller_phone).first()
     label = f"Call from {caller_phone}"
     if customer is not None:
         open_order = _open_order_for(customer, now=now)
@@ -129,6 +131,7 @@ def _call_record_new(
     return CallResult(call=call, work_order=work_order, repeated_request=False)
 
 
+@retry_transaction
 @transaction.atomic
 def repair_log(
     *,

@@ -127,6 +127,8 @@ def cti_call(request: HttpRequest) -> JsonResponse:
                 "status": work_order.status,
                 "technician": work_order.technician.name if work_order.technician else None,
                 "planned_arrival": work_order.planned_arrival.isoformat() if work_order.planned_arrival else None,
+                "promised_start": work_order.promised_start.isoformat() if work_order.promised_start else None,
+                "promised_end": work_order.promised_end.isoformat() if work_order.promised_end else None,
                 "needs_review": work_order.needs_review,
             },
         },

@@ -27,8 +27,9 @@ from server.scheduling.snapshot import (
     order_to_place,
     snapshot_build,
 )
+from server.technicians.models import Technician
 from server.workorders import services as work_order_services
-from server.workorders.models import Status, WorkOrder
+from server.workorders.models import EventKind, Status, WorkOrder
 
 logger = logging.getLogger(__name__)
 
@@ -79,29 +80,116 @@ def _explanation_text(explanation: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
+class StaleRoute(Exception):
+    """A route changed after the snapshot was taken; the placement is tried again."""
+
+
+@dataclass
+class ApplyReport:
+    """What applying a plan did, and what it left for the next re-plan."""
+
+    changed: int = 0
+    stale: list[str] = field(default_factory=list)
+    promises_at_risk: list[str] = field(default_factory=list)
+
+
+def _involved_technicians(snapshot: Snapshot, routes: Sequence[Any]) -> set[int]:
+    """Technicians whose routes applying ``routes`` writes: their own, and those of every order
+    that moves into them."""
+    involved = {snapshot.technicians[route.technician_id].pk for route in routes}
+    for route in routes:
+        for visit in route.visits:
+            current = snapshot.orders[visit.job_id].technician_id
+            if current is not None:
+                involved.add(current)
+    return involved
+
+
 # Applying a plan and placing an order are all-or-nothing parts of their caller's transaction:
 # no caller recovers from an error inside them, so they need no savepoint of their own.
 @transaction.atomic(savepoint=False)
 def plan_apply(
     *, snapshot: Snapshot, plan: Plan, technicians: set[str] | None = None,
     explanations: dict[str, dict[str, Any]] | None = None, actor_label: str = "dispatch",
-) -> None:
-    """Write routes back: technician, position and planned arrival of every routed order."""
+    reason: str = "", strict: bool = False,
+) -> ApplyReport:
+    """Write routes back: technician, position and planned arrival of every routed order.
+
+    Locks the technicians involved (in id order) and then the orders, and applies a change only
+    where the database still holds what the plan was made from: a technician whose route
+    version moved on, or an order whose version or technician changed (a tap, a cancellation,
+    a staff change), is skipped and reported; the next re-plan takes it up. ``strict`` raises
+    :class:`StaleRoute` instead, before anything is written (placing one order retries).
+    """
     explanations = explanations or {}
-    retimed: list[tuple[int, int, dt.datetime]] = []
-    for route in plan.routes:
-        if technicians is not None and route.technician_id not in technicians:
-            continue
+    report = ApplyReport()
+    routes = [r for r in plan.routes if technicians is None or r.technician_id in technicians]
+    involved = _involved_technicians(snapshot, routes)
+    locked = work_order_services.technicians_lock(involved)
+    stale_technicians = {
+        pk for pk in involved
+        if pk not in locked or locked[pk].route_version != snapshot.route_versions.get(pk)
+    }
+    if stale_technicians and strict:
+        raise StaleRoute(sorted(stale_technicians))
+    order_ids = [snapshot.orders[visit.job_id].pk for route in routes for visit in route.visits]
+    current = {
+        pk: (technician_id, version)
+        for pk, technician_id, version in WorkOrder.objects.select_for_update(no_key=True)
+        .filter(pk__in=order_ids).order_by("pk").values_list("pk", "technician_id", "version")
+    }
+    # An order is moved or re-timed only into a route that is written whole. Moving an order out
+    # of a route only leaves a gap, but an order that stays where it is (it changed meanwhile, or
+    # its planned route cannot be written) keeps its own route from being rewritten around it;
+    # that can keep other orders out of that route, and so on until nothing changes.
+    visits = [(snapshot.technicians[r.technician_id].pk, snapshot.orders[v.job_id])
+              for r in routes for v in r.visits]
+    changed_orders = {wo.pk for _, wo in visits if current.get(wo.pk) != (wo.technician_id, wo.version)}
+    where_now = {wo.pk: (current[wo.pk][0] if wo.pk in current else None) for _, wo in visits}
+    blocked = set(stale_technicians)
+    skipped = set(changed_orders)
+    while True:
+        more_blocked = {where_now[pk] for pk in skipped if where_now.get(pk) is not None} - blocked
+        more_skipped = {wo.pk for target, wo in visits if target in blocked} - skipped
+        if not more_blocked and not more_skipped:
+            break
+        blocked |= more_blocked
+        skipped |= more_skipped
+    if blocked and strict:
+        raise StaleRoute(sorted(blocked))
+    threshold = dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
+    retimed: list[tuple[int, int, dt.datetime, int]] = []
+    notes: dict[int, tuple[str, dict[str, Any]]] = {}
+    promise_checks: dict[int, dt.datetime] = {}
+    for route in routes:
         technician = snapshot.technicians[route.technician_id]
         for position, visit in enumerate(route.visits, start=1):
             work_order = snapshot.orders[visit.job_id]
             arrival = snapshot.moment(visit.arrival)
+            if work_order.pk in skipped:
+                why = ("the order changed since the plan was made" if work_order.pk in changed_orders
+                       else "its technician's route changed since the plan was made")
+                report.stale.append(f"WO-{work_order.pk:06d}: {why}")
+                continue
             same_technician = work_order.technician_id == technician.pk and work_order.status != Status.NEW
             if same_technician and visit.job_id not in explanations:
-                if work_order.route_position != position or work_order.planned_arrival != arrival:
-                    retimed.append((work_order.pk, position, arrival))
+                if work_order.route_position == position and work_order.planned_arrival == arrival:
+                    continue
+                retimed.append((work_order.pk, position, arrival, work_order.version))
+                before = work_order.logged_arrival or work_order.planned_arrival
+                if before is not None and abs(arrival - before) >= threshold:
+                    notes[work_order.pk] = (
+                        f"{reason or actor_label}: {technician} {timezone.localtime(before):%H:%M} → "
+                        f"{technician} {timezone.localtime(arrival):%H:%M}",
+                        {"technician_id": technician.pk, "planned_arrival": arrival.isoformat(),
+                         "previous_arrival": before.isoformat(), "reason": reason or actor_label},
+                    )
+                if work_order.promised_start is not None and work_order.promise_at_risk != (
+                    not work_order.promised_start <= arrival <= work_order.promised_end
+                ):
+                    promise_checks[work_order.pk] = arrival
                 continue
-            work_order_services.work_order_assign(
+            assigned = work_order_services.work_order_assign(
                 work_order_id=work_order.pk,
                 technician=technician,
                 day=timezone.localtime(arrival).date(),
@@ -109,8 +197,38 @@ def plan_apply(
                 route_position=position,
                 explanation=explanations.get(visit.job_id),
                 actor_label=actor_label,
+                reason=reason,
             )
-    work_order_services.work_orders_retime(changes=retimed)
+            report.changed += 1
+            if assigned.promise_at_risk:
+                report.promises_at_risk.append(f"{assigned.reference}: {assigned.promise_risk_reason}")
+    done = set(work_order_services.work_orders_retime(changes=retimed))
+    report.changed += len(done)
+    written = {snapshot.technicians[r.technician_id].pk for r in routes} - blocked
+    work_order_services.routes_touch(written)
+    # The routes are now what this plan made them (and still locked): later steps of the same
+    # apply (unscheduling what did not fit) compare against these versions.
+    snapshot.route_versions.update(
+        Technician.objects.filter(pk__in=involved - blocked).values_list("pk", "route_version")
+    )
+    if notes.keys() & done:
+        work_order_services.work_order_events_bulk(
+            kind=EventKind.MOVED, actor_label=actor_label,
+            items=[(pk, text, data) for pk, (text, data) in notes.items() if pk in done],
+        )
+        logged = WorkOrder.objects.filter(pk__in=notes.keys() & done).only("pk")
+        for work_order in logged:
+            work_order.logged_arrival = dt.datetime.fromisoformat(notes[work_order.pk][1]["planned_arrival"])
+        WorkOrder.objects.bulk_update(logged, ["logged_arrival"])
+    checks = {pk: arrival for pk, arrival in promise_checks.items() if pk in done}
+    for work_order in WorkOrder.objects.filter(pk__in=checks).order_by("pk"):
+        outcome = work_order_services.work_order_promise_check(
+            work_order=work_order, arrival=checks[work_order.pk], reason=reason or actor_label,
+            actor_label=actor_label,
+        )
+        if outcome == "promise_at_risk":
+            report.promises_at_risk.append(f"{work_order.reference}: {work_order.promise_risk_reason}")
+    return report
 
 
 def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
@@ -144,13 +262,41 @@ def _place(
     return snapshot, plan, insert_job(snapshot.problem, plan, key, closed=overrun)
 
 
+# Placing an order reads the routes without locks, then locks the chosen technician and checks
+# that nobody changed that route meanwhile; a loser tries again against the updated routes. The
+# last try locks every technician first, so a busy moment never leaves an order unplaced.
+DISPATCH_OPTIMISTIC_TRIES = 3
+
+
 @transaction.atomic(savepoint=False)
 def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -> WorkOrder:
     """Give a NEW order to the technician who can take it soonest at least extra driving.
 
     The cheapest feasible insertion into the live plan answers at once; a debounced OR-Tools
-    re-plan of the whole horizon follows after commit.
+    re-plan of the whole horizon follows after commit. Two concurrent placements never give one
+    technician overlapping visits: see ``DISPATCH_OPTIMISTIC_TRIES``.
     """
+    for attempt in range(DISPATCH_OPTIMISTIC_TRIES + 1):
+        last = attempt == DISPATCH_OPTIMISTIC_TRIES
+        try:
+            # A savepoint per try: rolling it back releases the row locks the try took, so the
+            # next try starts holding nothing and keeps the lock order.
+            with transaction.atomic():
+                if last:
+                    work_order_services.technicians_lock(
+                        Technician.objects.filter(active=True).values_list("pk", flat=True))
+                text, data = _dispatch_once(work_order_id, now=now, strict=not last)
+            break
+        except StaleRoute:
+            logger.info("Placing WO-%06d: a route changed meanwhile; trying again", work_order_id)
+    work_order = WorkOrder.objects.select_related("technician", "customer", "site").get(pk=work_order_id)
+    work_order_services.work_order_note(work_order=work_order, text=text, actor_label="dispatch", data=data)
+    return work_order
+
+
+def _dispatch_once(
+    work_order_id: int, *, now: dt.datetime | None, strict: bool,
+) -> tuple[str, dict[str, Any] | None]:
     key = order_key(work_order_id)
     placing = order_to_place(work_order_id)
     nearby = nearby_technicians(placing) if placing is not None else None
@@ -174,24 +320,30 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
         else:
             new_plan = apply_insertion(snapshot.problem, plan, insertion)
             plan_apply(snapshot=snapshot, plan=new_plan, technicians={insertion.technician_id},
-                       explanations={key: explanation})
+                       explanations={key: explanation}, reason="new order placed", strict=strict)
             text = "Why: " + _explanation_text(explanation)
         replan_request()
-    work_order = WorkOrder.objects.select_related("technician", "customer", "site").get(pk=work_order_id)
-    work_order_services.work_order_note(work_order=work_order, text=text, actor_label="dispatch", data=data)
-    return work_order
+    return text, data
 
 
 def replan_request() -> None:
-    """Ask for a re-plan after commit; requests within the debounce window collapse into one."""
+    """Ask for a re-plan after commit; requests within the debounce window collapse into one.
+
+    The re-plan runs in the background (``server.scheduling.background``), never in the caller's
+    request, and only the newest request of a window runs. Never fails the caller: with the
+    cache or the broker down the request is logged and dropped (the 15-minute re-plan follows).
+    """
+    from server.scheduling import background
     from server.scheduling.tasks import replan as replan_task
 
     token = uuid.uuid4().hex
-    cache.set(REPLAN_TOKEN_KEY, token, timeout=3600)
-    transaction.on_commit(
-        lambda: replan_task.apply_async(
-            kwargs={"token": token}, countdown=settings.DISPATCH_REPLAN_DEBOUNCE_SECONDS
-        )
+    try:
+        cache.set(REPLAN_TOKEN_KEY, token, timeout=3600)
+    except background.SERVICE_ERRORS:
+        logger.exception("Re-plan not requested: the cache is unavailable")
+        return
+    background.run_after_commit(
+        replan_task, kwargs={"token": token}, countdown=settings.DISPATCH_REPLAN_DEBOUNCE_SECONDS
     )
 
 
@@ -205,6 +357,9 @@ class ReplanSummary:
     travel_minutes_before: int = 0
     travel_minutes_after: int = 0
     violations: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    inconsistencies: list[str] = field(default_factory=list)
+    promises_at_risk: list[str] = field(default_factory=list)
     plan: Plan | None = None
     snapshot: Snapshot | None = None
 
@@ -219,12 +374,19 @@ def day_replan(
 ) -> ReplanSummary:
     """Re-optimise every open order of the next 24 hours, starting from the current plan.
 
-    Locked orders (on the way, on site) never move; moving an order already scheduled costs a
-    penalty in the objective. The new plan is applied only if it passes the independent checker.
+    Snapshot → solve → apply. Locked orders (on the way, on site) never move; pinned orders stay
+    with their technician; every arrival is kept inside its promised window unless that is
+    impossible (a steep cost per minute outside it), and an order that cannot keep its promise is
+    flagged "promise at risk" with the reason. Data that breaks the rules is reported in
+    ``inconsistencies`` and left out; everything else is planned. Apply skips orders that changed
+    while the solver ran (``stale``). The plan is applied only if it passes the checker.
     """
     snapshot = snapshot_build(now=now)
     report = progress or (lambda message: None)
     report(f"Planning {len(snapshot.problem.jobs)} orders for {len(snapshot.problem.technicians)} technicians")
+    for problem in snapshot.inconsistencies:
+        logger.warning("Re-plan: %s", problem)
+        report(f"Inconsistent data: {problem}")
     before = current_plan(snapshot)
     plan = solve(
         snapshot.problem,
@@ -242,6 +404,7 @@ def day_replan(
         travel_minutes_before=_travel(before),
         travel_minutes_after=_travel(plan),
         violations=violations,
+        inconsistencies=list(snapshot.inconsistencies),
         plan=plan,
         snapshot=snapshot,
     )
@@ -259,24 +422,58 @@ def day_replan(
         for job_id, explanation in (plan.explanations or {}).items()
     }
     with transaction.atomic():
-        plan_apply(snapshot=snapshot, plan=plan, explanations=explanations, actor_label="re-plan")
+        # Every technician this apply may touch, in one statement and in id order: the routes it
+        # writes and those of the orders it takes off (locking more later could deadlock).
+        work_order_services.technicians_lock(
+            {t.pk for t in snapshot.technicians.values()}
+            | {o.technician_id for o in snapshot.orders.values() if o.technician_id is not None})
+        applied = plan_apply(snapshot=snapshot, plan=plan, explanations=explanations,
+                             actor_label="re-plan", reason="re-plan")
+        summary.stale = applied.stale
+        summary.promises_at_risk = applied.promises_at_risk
         for item in plan.unassigned:
-            work_order = snapshot.orders[item.job_id]
-            if work_order.status == Status.SCHEDULED:
-                work_order_services.work_order_transition(
-                    work_order_id=work_order.pk, to_status=Status.NEW, actor_label="re-plan",
-                    text=f"Unscheduled by the re-plan: {item.reason}",
-                )
+            work_order = snapshot.orders.get(item.job_id)
+            if work_order is None or work_order.status != Status.SCHEDULED:
+                continue
+            summary.promises_at_risk += _unschedule(snapshot, work_order, item.reason, summary.stale)
+    for line in summary.stale:
+        logger.info("Re-plan skipped %s", line)
     report(
-        f"Done: {summary.assigned}/{summary.orders} assigned, {summary.moved} moved, travel "
+        f"Done: {summary.assigned}/{summary.orders} assigned, {summary.moved} moved, "
+        f"{len(summary.stale)} skipped as changed meanwhile, travel "
         f"{summary.travel_minutes_before} → {summary.travel_minutes_after} min"
     )
     return summary
 
 
-def replan_if_current(*, token: str) -> ReplanSummary | None:
+def _unschedule(snapshot: Snapshot, work_order: PlannedOrder, reason: str, stale: list[str]) -> list[str]:
+    """Take an order the re-plan could not fit off its route (if nothing changed meanwhile)."""
+    locked = work_order_services.technicians_lock([work_order.technician_id])
+    technician = locked.get(work_order.technician_id)
+    held = WorkOrder.objects.select_for_update(no_key=True).filter(pk=work_order.pk).values_list(
+        "technician_id", "version").first()
+    if technician is None or technician.route_version != snapshot.route_versions.get(technician.pk) \
+            or held != (work_order.technician_id, work_order.version):
+        stale.append(f"WO-{work_order.pk:06d}: changed since the plan was made; not unscheduled")
+        return []
+    done = work_order_services.work_order_transition(
+        work_order_id=work_order.pk, to_status=Status.NEW, actor_label="re-plan",
+        text=f"Unscheduled by the re-plan: {reason}",
+    )
+    snapshot.route_versions[technician.pk] = Technician.objects.values_list(
+        "route_version", flat=True).get(pk=technician.pk)
+    outcome = work_order_services.work_order_promise_check(
+        work_order=done, arrival=None, reason=f"the re-plan could not fit it: {reason}",
+        actor_label="re-plan",
+    )
+    return [f"{done.reference}: {done.promise_risk_reason}"] if outcome == "promise_at_risk" else []
+
+
+def replan_if_current(
+    *, token: str, progress: Callable[[str], None] | None = None,
+) -> ReplanSummary | None:
     """The debounced task body: only the newest request runs."""
     if cache.get(REPLAN_TOKEN_KEY) != token:
         return None
-    return day_replan()
+    return day_replan(progress=progress)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db.models import Exists, ExpressionWrapper, F, FloatField, Min, OuterRef, Q, Value
@@ -20,7 +20,7 @@ from dispatch.schedule import build_route
 from server.scheduling.travel import minute_of_day, travel_provider
 from server.technicians.models import Technician
 from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder, WorkOrderEvent
-from server.workorders.services import technician_origin
+from server.workorders.services import technician_positions
 
 HORIZON = dt.timedelta(hours=24)
 # Service-level targets from the call: arriving later costs lateness in the optimizer's objective.
@@ -48,6 +48,11 @@ class Snapshot:
     orders: dict[str, PlannedOrder]
     routes: dict[str, list[str]] = field(default_factory=dict)  # the plan the database holds now
     skipped: dict[int, str] = field(default_factory=dict)  # work order id -> why it is not planned
+    # Technician id -> route version read before the orders: a writer holding the technician's
+    # lock knows the route changed since this snapshot when the version differs.
+    route_versions: dict[int, int] = field(default_factory=dict)
+    # Data that breaks the rules (left by older code or hand edits): reported, left out, never fatal.
+    inconsistencies: list[str] = field(default_factory=list)
 
     def minutes(self, moment: dt.datetime) -> int:
         return int((moment - self.origin).total_seconds() // 60)
@@ -115,6 +120,13 @@ class PlannedOrder:
     latitude: float | None
     longitude: float | None
     skill: str | None
+    version: int = 0
+    promised_start: dt.datetime | None = None
+    promised_end: dt.datetime | None = None
+    promise_at_risk: bool = False
+    pinned: bool = False
+    pinned_start: dt.datetime | None = None
+    logged_arrival: dt.datetime | None = None
 
     @property
     def has_location(self) -> bool:
@@ -124,11 +136,13 @@ class PlannedOrder:
 _SNAPSHOT_FIELDS = (
     "id", "status", "technician_id", "route_position", "planned_arrival", "window_start", "window_end",
     "service_minutes", "priority", "complaint", "created_at", "site__latitude",
-    "site__longitude", "required_skill__code",
+    "site__longitude", "required_skill__code", "version", "promised_start", "promised_end",
+    "promise_at_risk", "pinned", "pinned_start", "logged_arrival",
 )
-# Placing one order reads neither the SLA clock nor the planned arrival of the orders already on
-# routes (they stay where they are), and timestamps are the slowest columns to load.
-_NOT_FOR_PLACING = ("planned_arrival", "created_at")
+# Placing one order does not read the SLA clock of the orders already on routes (they stay
+# where they are), and timestamps are the slowest columns to load. Their planned arrivals and
+# promises it does read: a later stop pushed by the new order may move enough to be told.
+_NOT_FOR_PLACING = ("created_at",)
 _ROUTED_FIELDS = tuple(f for f in _SNAPSHOT_FIELDS if f not in _NOT_FOR_PLACING)
 # Where each PlannedOrder field sits in a row of _ROUTED_FIELDS (None: not loaded).
 _ROUTED_AT = tuple(_ROUTED_FIELDS.index(f) if f in _ROUTED_FIELDS else None for f in _SNAPSHOT_FIELDS)
@@ -235,6 +249,15 @@ def snapshot_build(
         points.append(location)
         return len(points) - 1
 
+    # The technicians first: their route versions must be no newer than the orders read next.
+    roster_query = Technician.objects.filter(active=True)
+    if technician_ids is not None:
+        roster_query = roster_query.filter(pk__in=technician_ids)
+    if excluding:
+        roster_query = roster_query.exclude(pk__in=excluding)
+    roster = list(roster_query.order_by("id"))
+    # Every technician's, not only the roster's: an order may still sit with one who is off now.
+    route_versions = dict(Technician.objects.values_list("pk", "route_version"))
     planned = Q(status__in=_PLANNED_STATUSES)
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
@@ -253,15 +276,13 @@ def snapshot_build(
             placing = order_to_place(insert_only)
         if placing is not None:
             orders.append(placing)
+    orders, inconsistencies = _consistent(orders, {t.pk: t.name for t in roster})
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
     snapshot_technicians: dict[str, Technician] = {}
     technicians: list[dm.Technician] = []
-    roster = Technician.objects.filter(active=True)
-    if technician_ids is not None:
-        roster = roster.filter(pk__in=technician_ids)
-    if excluding:
-        roster = roster.exclude(pk__in=excluding)
-    roster = list(roster.order_by("id"))
+    positions = technician_positions(
+        [t for t in roster if shift_occurrence(t, now=now)[0] <= now], now=now
+    )
     # Skill codes as plain pairs: cheaper than prefetching Skill objects, on every urgent order.
     skill_codes: dict[int, set[str]] = {}
     for technician_id, code in Technician.skills.through.objects.filter(
@@ -277,8 +298,8 @@ def snapshot_build(
         start_min = max(0, int((shift_start - now).total_seconds() // 60))
         end_min = min(int((shift_end - now).total_seconds() // 60), horizon_min)
         start_location = (
-            technician_origin(technician, now=now)
-            if working_now
+            positions[technician.pk][0]
+            if working_now and technician.pk in positions
             else dm.Location(technician.home_latitude, technician.home_longitude)
         )
         busy = on_site.get(technician.pk)
@@ -337,6 +358,15 @@ def snapshot_build(
                 min(horizon_min, int((work_order.window_end - now).total_seconds() // 60)),
             )
         locked = work_order.status == Status.EN_ROUTE
+        pinned = work_order.pinned and work_order.status == Status.SCHEDULED
+        if pinned and tech_key not in snapshot_technicians:
+            skipped[work_order.pk] = "pinned to a technician who is off shift"
+            continue
+        pinned_start = None
+        if pinned and work_order.pinned_start is not None and work_order.pinned_start >= now:
+            minute = int((work_order.pinned_start - now).total_seconds() // 60)
+            if window.contains(minute):
+                pinned_start = minute
         key = order_key(work_order.pk)
         snapshot_orders[key] = work_order
         jobs.append(
@@ -351,9 +381,13 @@ def snapshot_build(
                 sla_deadline=None if work_order.created_at is None else max(
                     0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
                            .total_seconds() // 60)),
-                pinned_technician_id=tech_key if locked else None,
+                # Moving an order to another technician is free unless it is pinned or locked:
+                # what the customer was told is the window, not the person.
+                pinned_technician_id=tech_key if locked or pinned else None,
+                pinned_start=pinned_start,
                 locked=locked,
-                promised_technician_id=tech_key if work_order.status == Status.SCHEDULED else None,
+                promised_window=_promised_minutes(work_order, now=now, horizon=horizon_min),
+                ready=_ready_minute(work_order, now=now),
             )
         )
         if tech_key in snapshot_technicians and work_order.status in (Status.SCHEDULED, Status.EN_ROUTE):
@@ -384,7 +418,69 @@ def snapshot_build(
         orders=snapshot_orders,
         routes=sequences,
         skipped=skipped,
+        route_versions=route_versions,
+        inconsistencies=inconsistencies,
     )
+
+
+def _promised_minutes(work_order: PlannedOrder, *, now: dt.datetime, horizon: int) -> dm.TimeWindow | None:
+    """The promised window in plan minutes (clamped to the horizon; a passed one is ``[0, 0]``)."""
+    if work_order.promised_start is None or work_order.promised_end is None:
+        return None
+    start = int((work_order.promised_start - now).total_seconds() // 60)
+    end = int((work_order.promised_end - now).total_seconds() // 60)
+    return dm.TimeWindow(min(max(0, start), horizon), min(max(0, end), horizon))
+
+
+def _ready_minute(work_order: PlannedOrder, *, now: dt.datetime) -> int | None:
+    """When the customer started waiting: the call, or the start of their own window if later."""
+    if work_order.created_at is None:
+        return None
+    ready = work_order.created_at
+    if work_order.window_start is not None and work_order.window_start > ready:
+        ready = work_order.window_start
+    return int((ready - now).total_seconds() // 60)
+
+
+_IN_PROGRESS = (Status.EN_ROUTE, Status.ON_SITE)
+
+
+def _consistent(
+    orders: list[PlannedOrder], names: dict[int, str],
+) -> tuple[list[PlannedOrder], list[str]]:
+    """Leave out orders whose data breaks the rules, saying which and why.
+
+    A technician has at most one order on the way or on site: of several (older code allowed a
+    second "on my way"), the one on site, else the earliest on the route, is kept. An order on a
+    route with no technician is planned afresh (scheduled) or left out (on the way).
+    """
+    problems: list[str] = []
+    by_technician: dict[int, list[PlannedOrder]] = {}
+    kept: list[PlannedOrder] = []
+    for work_order in orders:
+        if work_order.status in _PLANNED_STATUSES and work_order.technician_id is None:
+            if work_order.status == Status.SCHEDULED:
+                problems.append(f"WO-{work_order.pk:06d} is scheduled with no technician; planned afresh")
+                kept.append(replace(work_order, status=Status.NEW))
+            else:
+                problems.append(f"WO-{work_order.pk:06d} is '{work_order.status}' with no technician; "
+                                "left out of planning")
+            continue
+        if work_order.status in _IN_PROGRESS:
+            by_technician.setdefault(work_order.technician_id, []).append(work_order)
+            continue
+        kept.append(work_order)
+    for technician_id, busy in by_technician.items():
+        busy.sort(key=lambda wo: (wo.status != Status.ON_SITE,
+                                  wo.route_position if wo.route_position is not None else 9999, wo.pk))
+        kept.append(busy[0])
+        for extra in busy[1:]:
+            problems.append(
+                f"WO-{extra.pk:06d}: {names.get(technician_id, technician_id)} already has "
+                f"WO-{busy[0].pk:06d} in progress; left out of planning until one is finished"
+            )
+    kept.sort(key=lambda wo: wo.pk)
+    return kept, problems
 
 
 def _sparse_durations(

@@ -39,6 +39,10 @@ class Technician(BaseModel):
     last_longitude = models.FloatField(null=True, blank=True)
     last_located_at = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
+    # Bumped whenever an order joins, leaves or moves on this technician's route. Writers hold
+    # this row's lock (technicians first, in id order, then work orders), so a placement or a
+    # re-plan that read an older version knows its view of the route is stale.
+    route_version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]

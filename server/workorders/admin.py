@@ -3,10 +3,15 @@ status is never edited here: it changes only through the state machine."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from server.common.exceptions import ApplicationError
+from server.scheduling import changes
 from server.scheduling import services as scheduling_services
+from server.workorders import services as work_order_services
 from server.workorders.models import WorkOrder, WorkOrderEvent
 
 
@@ -27,14 +32,68 @@ class WorkOrderAdmin(admin.ModelAdmin):
                     "needs_review", "created_at")
     list_filter = ("status", "priority", "needs_review", "source", "technician")
     search_fields = ("id", "customer__name", "customer__phone", "site__address", "problem")
+    # Planning is changed only through the services (they write events and re-dispatch): the
+    # admin shows it read-only and offers the staff changes as actions.
     readonly_fields = ("status", "technician", "scheduled_day", "planned_arrival", "route_position",
-                       "assignment_explanation", "source")
+                       "assignment_explanation", "source", "promised_start", "promised_end",
+                       "promised_technician", "promise_at_risk", "promise_risk_reason", "pinned",
+                       "pinned_start", "hold_reason", "follow_up_on", "version")
+    # Once created, these decide the plan; change them through the API's staff actions.
+    planning_fields = ("customer", "site", "equipment", "priority", "required_skill", "service_minutes",
+                       "window_start", "window_end", "complaint")
     autocomplete_fields = ("customer",)
     inlines = [WorkOrderEventInline]
+    actions = ["hold_orders", "release_orders", "cancel_orders", "unpin_orders"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WorkOrder | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return self.readonly_fields
+        return self.readonly_fields + self.planning_fields
+
+    def _each(self, request: HttpRequest, queryset: object, change: Any, done: str) -> None:
+        ok, refused = 0, []
+        for work_order in queryset:  # type: ignore[attr-defined]
+            try:
+                change(work_order)
+                ok += 1
+            except ApplicationError as exc:
+                refused.append(f"{work_order.reference}: {exc.message}")
+        if ok:
+            messages.info(request, f"{ok} {done}")
+        for line in refused:
+            messages.error(request, line)
+
+    @admin.action(description="Put on hold")
+    def hold_orders(self, request: HttpRequest, queryset: object) -> None:
+        self._each(request, queryset, lambda wo: changes.work_order_hold(
+            work_order_id=wo.pk, reason=f"held by {request.user} in the admin", actor=request.user),
+            "put on hold")
+
+    @admin.action(description="Release back to planning")
+    def release_orders(self, request: HttpRequest, queryset: object) -> None:
+        self._each(request, queryset, lambda wo: changes.work_order_release(
+            work_order_id=wo.pk, actor=request.user), "released to planning")
+
+    @admin.action(description="Cancel")
+    def cancel_orders(self, request: HttpRequest, queryset: object) -> None:
+        self._each(request, queryset, lambda wo: changes.work_order_cancel(
+            work_order_id=wo.pk, reason=f"cancelled by {request.user} in the admin", actor=request.user),
+            "cancelled")
+
+    @admin.action(description="Unpin (let the plan move them)")
+    def unpin_orders(self, request: HttpRequest, queryset: object) -> None:
+        self._each(request, queryset, lambda wo: changes.work_order_pin(
+            work_order_id=wo.pk, pinned=False, actor=request.user), "unpinned")
 
     def save_model(self, request: HttpRequest, obj: WorkOrder, form: object, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # Only the problem text and the review flag are editable here; say so in the log.
+            # Saved field by field: a status or plan change made meanwhile is never written over.
+            changed = [name for name in getattr(form, "changed_data", []) if name in ("problem", "needs_review")]
+            if changed:
+                obj.save(update_fields=[*changed, "updated_at"])
+                work_order_services.work_order_note(
+                    work_order=obj, actor=request.user, text=f"Edited in the admin: {', '.join(changed)}")
             return
         created = scheduling_services.work_order_create_and_dispatch(
             customer=obj.customer, site=obj.site, equipment=obj.equipment, problem=obj.problem,

@@ -12,14 +12,20 @@ from ninja.responses import Status as HttpStatus
 
 from server.accounts.roles import require_staff
 from server.intake import services as intake_services
+from server.scheduling import changes
 from server.technicians.selectors import technician_for_user
 from server.workorders import selectors, services, state_machine
 from server.workorders.models import Status, WorkOrder
 from server.workorders.schemas import (
+    AssignIn,
+    AssignOut,
     DeviceEventIn,
     DeviceEventOut,
+    HoldIn,
     JobListOut,
     JobOut,
+    ReasonIn,
+    RescheduleIn,
     TransitionIn,
     WorkOrderCreateIn,
     WorkOrderOut,
@@ -57,6 +63,8 @@ def _job_out(work_order: WorkOrder) -> dict[str, Any]:
                       "install_date": equipment.install_date} if equipment else None,
         "planned_arrival": work_order.planned_arrival,
         "route_position": work_order.route_position,
+        "promised_start": work_order.promised_start,
+        "promised_end": work_order.promised_end,
         "allowed_actions": state_machine.allowed_actions(work_order.status),
         "history": history,
     }
@@ -82,6 +90,15 @@ def _work_order_out(work_order: WorkOrder) -> dict[str, Any]:
         "scheduled_day": work_order.scheduled_day,
         "planned_arrival": work_order.planned_arrival,
         "route_position": work_order.route_position,
+        "promised_start": work_order.promised_start,
+        "promised_end": work_order.promised_end,
+        "promise_at_risk": work_order.promise_at_risk,
+        "promise_risk_reason": work_order.promise_risk_reason,
+        "pinned": work_order.pinned,
+        "pinned_start": work_order.pinned_start,
+        "hold_reason": work_order.hold_reason,
+        "follow_up_on": work_order.follow_up_on,
+        "version": work_order.version,
         "explanation": work_order.assignment_explanation,
         "events": [
             {"at": e.created_at, "kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
@@ -117,6 +134,8 @@ def work_order_technician_event(request: HttpRequest, payload: DeviceEventIn) ->
         device_time=payload.device_time,
         latitude=payload.latitude,
         longitude=payload.longitude,
+        reason=payload.reason,
+        note=payload.note,
     )
     work_order = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
     return {"duplicate": duplicate, "job": _job_out(work_order)}
@@ -146,3 +165,60 @@ def work_order_transition(request: HttpRequest, work_order_id: int, payload: Tra
     services.work_order_transition(work_order_id=work_order_id, to_status=payload.to_status,
                                    actor=request.auth, text=payload.note)
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
+
+
+def _staff_answer(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
+
+
+@router.post("/{work_order_id}/assign", response=AssignOut)
+def work_order_assign_by_hand(request: HttpRequest, work_order_id: int, payload: AssignIn) -> dict[str, Any]:
+    """Assign by hand (pinned); refused with the reason when the technician cannot take it."""
+    require_staff(request.auth)
+    result = changes.work_order_assign_by_hand(work_order_id=work_order_id, technician_id=payload.technician_id,
+                                               start=payload.start, actor=request.auth)
+    return {"work_order": _staff_answer(request, work_order_id), "consequences": result.consequences}
+
+
+@router.post("/{work_order_id}/pin", response=WorkOrderOut)
+def work_order_pin(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_pin(work_order_id=work_order_id, pinned=True, actor=request.auth)
+    return _staff_answer(request, work_order_id)
+
+
+@router.post("/{work_order_id}/unpin", response=WorkOrderOut)
+def work_order_unpin(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_pin(work_order_id=work_order_id, pinned=False, actor=request.auth)
+    return _staff_answer(request, work_order_id)
+
+
+@router.post("/{work_order_id}/reschedule", response=WorkOrderOut)
+def work_order_reschedule(request: HttpRequest, work_order_id: int, payload: RescheduleIn) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_reschedule(work_order_id=work_order_id, window_start=payload.window_start,
+                                  window_end=payload.window_end, reason=payload.reason, actor=request.auth)
+    return _staff_answer(request, work_order_id)
+
+
+@router.post("/{work_order_id}/cancel", response=WorkOrderOut)
+def work_order_cancel(request: HttpRequest, work_order_id: int, payload: ReasonIn) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_cancel(work_order_id=work_order_id, reason=payload.reason, actor=request.auth)
+    return _staff_answer(request, work_order_id)
+
+
+@router.post("/{work_order_id}/hold", response=WorkOrderOut)
+def work_order_hold(request: HttpRequest, work_order_id: int, payload: HoldIn) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_hold(work_order_id=work_order_id, reason=payload.reason,
+                            follow_up_on=payload.follow_up_on, actor=request.auth)
+    return _staff_answer(request, work_order_id)
+
+
+@router.post("/{work_order_id}/release", response=WorkOrderOut)
+def work_order_release(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+    require_staff(request.auth)
+    changes.work_order_release(work_order_id=work_order_id, actor=request.auth)
+    return _staff_answer(request, work_order_id)

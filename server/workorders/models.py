@@ -61,14 +61,31 @@ class WorkOrder(BaseModel):
     )
     scheduled_day = models.DateField(null=True, blank=True, db_index=True)
     planned_arrival = models.DateTimeField(null=True, blank=True)
+    # The planned arrival as last written in an event: small re-timings add up, and once they
+    # move the arrival by PLAN_CHANGE_EVENT_MINUTES from what was last recorded, that is an event.
+    logged_arrival = models.DateTimeField(null=True, blank=True)
     route_position = models.PositiveSmallIntegerField(null=True, blank=True)
     # The customer's availability for the visit; empty means any time in the technician's shift.
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
-    # The window the customer has been told; re-planning pays a penalty to break it.
+    # The window the customer was told (the promise): re-plans keep the arrival inside it, and
+    # only a recorded change (an event with the reason) moves it. Empty until a time is given.
+    promised_start = models.DateTimeField(null=True, blank=True)
+    promised_end = models.DateTimeField(null=True, blank=True)
     promised_technician = models.ForeignKey(
         "technicians.Technician", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The plan can no longer keep the promise; the reason says why (staff and the SMS act on it).
+    promise_at_risk = models.BooleanField(default=False, db_index=True)
+    promise_risk_reason = models.CharField(max_length=300, blank=True)
+    # Staff pinned the order to its technician (and optionally a start): re-plans do not move it.
+    pinned = models.BooleanField(default=False)
+    pinned_start = models.DateTimeField(null=True, blank=True)
+    hold_reason = models.CharField(max_length=300, blank=True)
+    follow_up_on = models.DateField(null=True, blank=True)
+    # Bumped by every service that changes the order; a re-plan applies a change only to an order
+    # still at the version it planned from.
+    version = models.PositiveIntegerField(default=0)
     # The order was created from a call we could not match; staff must complete it.
     needs_review = models.BooleanField(default=False)
     complaint = models.BooleanField(default=False)
@@ -81,6 +98,12 @@ class WorkOrder(BaseModel):
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="workorder_status_valid"),
             models.CheckConstraint(
                 condition=models.Q(priority__in=Priority.values), name="workorder_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(promised_start__isnull=True)
+                | models.Q(promised_end__isnull=True)
+                | models.Q(promised_end__gt=models.F("promised_start")),
+                name="workorder_promise_order",
             ),
             models.CheckConstraint(
                 condition=models.Q(window_start__isnull=True)
@@ -105,6 +128,9 @@ class EventKind(models.TextChoices):
     CALL = "call", "Call"
     NOTE = "note", "Note"
     SMS = "sms", "SMS"
+    MOVED = "moved", "Moved by the plan"
+    PROMISE = "promise", "Promise"
+    PINNED = "pinned", "Pinned"
 
 
 class WorkOrderEvent(models.Model):

@@ -36,6 +36,8 @@ class JobOut(Schema):
     equipment: EquipmentOut | None
     planned_arrival: dt.datetime | None
     route_position: int | None
+    promised_start: dt.datetime | None
+    promised_end: dt.datetime | None
     allowed_actions: list[str]
     history: list[HistoryOut]
 
@@ -58,6 +60,9 @@ class DeviceEventIn(Schema):
     device_time: dt.datetime
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
+    reason: str = Field(default="", max_length=40, description="could_not_complete: no_access, "
+                        "needs_parts or customer_refused")
+    note: str = Field(default="", max_length=1000)
 
 
 class DeviceEventOut(Schema):
@@ -112,6 +117,15 @@ class WorkOrderOut(Schema):
     scheduled_day: dt.date | None
     planned_arrival: dt.datetime | None
     route_position: int | None
+    promised_start: dt.datetime | None
+    promised_end: dt.datetime | None
+    promise_at_risk: bool
+    promise_risk_reason: str
+    pinned: bool
+    pinned_start: dt.datetime | None
+    hold_reason: str
+    follow_up_on: dt.date | None
+    version: int
     explanation: dict[str, Any]
     events: list[EventOut]
 
@@ -119,3 +133,35 @@ class WorkOrderOut(Schema):
 class TransitionIn(Schema):
     to_status: str
     note: str = ""
+
+
+class AssignIn(Schema):
+    technician_id: int
+    start: dt.datetime | None = Field(default=None, description="Optional start; the order is pinned there")
+
+
+class ConsequenceOut(Schema):
+    work_order_id: int
+    reference: str
+    planned_arrival: dt.datetime
+    previous_arrival: dt.datetime | None
+    promised_end: dt.datetime | None
+    late_minutes: int
+
+
+class AssignOut(Schema):
+    work_order: WorkOrderOut
+    consequences: list[ConsequenceOut]
+
+
+class ReasonIn(Schema):
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class HoldIn(ReasonIn):
+    follow_up_on: dt.date | None = None
+
+
+class RescheduleIn(ReasonIn):
+    window_start: dt.datetime
+    window_end: dt.datetime

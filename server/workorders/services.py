@@ -8,12 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dispatch.model import Location
 from notifications import messages as sms_messages
 from notifications import services as sms_services
-from server.common.exceptions import NotFound, PermissionDenied, ValidationFailed
+from server.common.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from server.customers.models import Customer, Equipment, Site
 from server.scheduling.travel import travel_minutes
 from server.technicians.models import Skill, Technician
@@ -22,6 +23,8 @@ from server.workorders.models import EventKind, Priority, Source, Status, WorkOr
 
 # A last known position older than this no longer tells where the technician is.
 LOCATION_FRESH_FOR = dt.timedelta(hours=2)
+# A job finished (or a stop planned) within this long still tells where the technician is.
+JOB_POSITION_FOR = dt.timedelta(hours=12)
 
 _SMS_KIND = {Status.EN_ROUTE: "on_my_way", Status.ON_SITE: "arrived", Status.COMPLETED: "done"}
 
@@ -51,6 +54,16 @@ def _event(
         client_event_id=client_event_id,
         device_time=device_time,
     )
+
+
+def work_order_events_bulk(
+    *, kind: str, actor_label: str, items: list[tuple[int, str, dict[str, Any]]],
+) -> None:
+    """One event per (work order id, text, data), in one statement (a re-plan moves many)."""
+    WorkOrderEvent.objects.bulk_create([
+        WorkOrderEvent(work_order_id=pk, kind=kind, text=text, actor_label=actor_label, data=data)
+        for pk, text, data in items
+    ])
 
 
 def work_order_note(
@@ -132,12 +145,59 @@ def _set_status(work_order: WorkOrder, to_status: Status) -> Status:
 def _lock(work_order_id: int) -> WorkOrder:
     try:
         return (
-            WorkOrder.objects.select_for_update(of=("self",))
+            WorkOrder.objects.select_for_update(of=("self",), no_key=True)
             .select_related("customer", "site", "technician")
             .get(pk=work_order_id)
         )
     except WorkOrder.DoesNotExist as exc:
         raise NotFound(f"Work order {work_order_id} does not exist") from exc
+
+
+# Lock order, everywhere: technician rows first (ascending id), then work-order rows. Placing an
+# order, a re-plan, a tap and a staff change all follow it, so none of them can deadlock another.
+def technicians_lock(technician_ids: Any) -> dict[int, Technician]:
+    """Lock these technicians' rows (their routes) in id order; returns them by id."""
+    ids = sorted({pk for pk in technician_ids if pk is not None})
+    if not ids:
+        return {}
+    # FOR NO KEY UPDATE: the key never changes, and rows that only reference a technician (their
+    # foreign-key checks take KEY SHARE at commit) must not wait for a route lock.
+    return {t.pk: t for t in Technician.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")}
+
+
+class _ChangedHands(Exception):
+    pass
+
+
+def _lock_with_technician(work_order_id: int) -> WorkOrder:
+    """Lock the order's technician (its route) and then the order, in the global lock order.
+
+    The technician is read first without a lock; if the order changed hands before its row was
+    locked, the try is rolled back (releasing both locks) and made again with the new one.
+    """
+    for _ in range(5):
+        technician_id = WorkOrder.objects.filter(pk=work_order_id).values_list("technician_id", flat=True).first()
+        try:
+            with transaction.atomic():
+                technicians_lock([technician_id])
+                work_order = _lock(work_order_id)
+                if work_order.technician_id != technician_id:
+                    raise _ChangedHands
+                return work_order
+        except _ChangedHands:
+            continue
+    raise Conflict(f"Work order {work_order_id} kept changing hands; try again")
+
+
+def routes_touch(technician_ids: Any) -> None:
+    """Record that these technicians' routes changed (callers hold their row locks)."""
+    ids = {pk for pk in technician_ids if pk is not None}
+    if ids:
+        Technician.objects.filter(pk__in=ids).update(route_version=F("route_version") + 1)
+
+
+class JobInProgress(Conflict):
+    code = "job_in_progress"
 
 
 @transaction.atomic
@@ -151,27 +211,65 @@ def work_order_transition(
     client_event_id: str | None = None,
     device_time: dt.datetime | None = None,
     data: dict[str, Any] | None = None,
+    hold_reason: str = "",
+    follow_up_on: dt.date | None = None,
 ) -> WorkOrder:
     """Move a work order to ``to_status``, log it, and queue the customer's SMS for it.
 
-    The SMS row is written in this transaction and sent only after it commits.
+    Locks the order's technician (its route) and then the order. A technician has at most one
+    order on the way or on site: a second one is refused (409). Leaving the route (back to new,
+    on hold, cancelled) clears the technician, the plan and the pin; on hold or cancelled also
+    withdraws the promise, with an event. The SMS row is written in this transaction and sent
+    only after it commits.
     """
     if to_status not in Status.values:
         raise ValidationFailed(f"Unknown status '{to_status}'", extra={"allowed": Status.values})
     to_status = Status(to_status)
-    work_order = _lock(work_order_id)
+    work_order = _lock_with_technician(work_order_id)
     if to_status in state_machine.NEEDS_TECHNICIAN and work_order.technician_id is None:
         raise ValidationFailed(
             f"{work_order.reference} has no technician; assign one before '{to_status.label}'"
         )
+    if to_status in state_machine.LOCKED_STATUSES:
+        busy = (
+            WorkOrder.objects.filter(technician_id=work_order.technician_id,
+                                     status__in=state_machine.LOCKED_STATUSES)
+            .exclude(pk=work_order.pk).order_by("id").first()
+        )
+        if busy is not None:
+            raise JobInProgress(
+                f"{work_order.technician} is already '{Status(busy.status).label}' for "
+                f"{busy.reference}; finish it or report it could not be completed first",
+                extra={"work_order_id": work_order.pk, "in_progress": busy.pk},
+            )
     from_status = _set_status(work_order, to_status)
-    fields = ["status", "updated_at"]
+    route_of = work_order.technician_id
+    work_order.version += 1
+    fields = ["status", "version", "updated_at"]
     if to_status in (Status.NEW, Status.ON_HOLD, Status.CANCELLED):
         work_order.technician = None
         work_order.planned_arrival = None
         work_order.route_position = None
-        fields += ["technician", "planned_arrival", "route_position"]
+        work_order.pinned = False
+        work_order.pinned_start = None
+        fields += ["technician", "planned_arrival", "route_position", "pinned", "pinned_start"]
+    if to_status == Status.ON_HOLD:
+        work_order.hold_reason = hold_reason[:300]
+        work_order.follow_up_on = follow_up_on
+        fields += ["hold_reason", "follow_up_on"]
+    elif from_status == Status.ON_HOLD:
+        work_order.hold_reason = ""
+        work_order.follow_up_on = None
+        fields += ["hold_reason", "follow_up_on"]
+    withdrawn = None
+    if to_status in (Status.ON_HOLD, Status.CANCELLED) and work_order.promised_start is not None:
+        withdrawn = (work_order.promised_start, work_order.promised_end)
+        work_order.promised_start = work_order.promised_end = None
+        work_order.promise_at_risk = False
+        work_order.promise_risk_reason = ""
+        fields += ["promised_start", "promised_end", "promise_at_risk", "promise_risk_reason"]
     work_order.save(update_fields=fields)
+    routes_touch([route_of])
     event = _event(
         work_order,
         kind=EventKind.STATUS,
@@ -184,13 +282,105 @@ def work_order_transition(
         client_event_id=client_event_id,
         device_time=device_time,
     )
+    if withdrawn is not None:
+        _event(
+            work_order, kind=EventKind.PROMISE, actor=actor, actor_label=actor_label,
+            text=f"Promise withdrawn ({window_text(*withdrawn)}): {to_status.label.lower()}"
+            + (f" — {text}" if text else ""),
+            data={"outcome": "promise_withdrawn", "promised_start": withdrawn[0].isoformat(),
+                  "promised_end": withdrawn[1].isoformat(), "reason": text or to_status.value},
+        )
     if to_status in _SMS_KIND:
         _queue_status_sms(work_order, event=event, kind=_SMS_KIND[to_status])
     return work_order
 
 
-def technician_origin(technician: Technician, *, now: dt.datetime) -> Location:
-    """Where the technician is now: the last reported position if fresh, else home."""
+def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """A window as the customer reads it: local ``HH:MM–HH:MM``."""
+    if start is None or end is None:
+        return "no time"
+    return f"{timezone.localtime(start):%H:%M}–{timezone.localtime(end):%H:%M}"
+
+
+def promise_window_for(arrival: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The window a customer is told for a planned arrival: ``PROMISE_WINDOW_MINUTES`` wide,
+    starting on a quarter hour, with the arrival inside it."""
+    width = dt.timedelta(minutes=settings.PROMISE_WINDOW_MINUTES)
+    local = timezone.localtime(arrival - width / 2)
+    start = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+    end = start + width
+    if end <= arrival:  # a window narrower than 30 minutes: keep the arrival inside
+        start, end = start + dt.timedelta(minutes=15), end + dt.timedelta(minutes=15)
+    return start, end
+
+
+def work_order_promise(
+    *, work_order: WorkOrder, start: dt.datetime, end: dt.datetime, reason: str,
+    actor: AbstractBaseUser | None = None, actor_label: str = "dispatch", outcome: str = "promised",
+) -> WorkOrder:
+    """Record the window the customer is told (caller holds the order's row lock).
+
+    ``outcome`` says what kind of change this is ("promised" the first time, "rescheduled" when
+    staff or the customer move it), so messages can tell the customer.
+    """
+    before = (work_order.promised_start, work_order.promised_end)
+    work_order.promised_start, work_order.promised_end = start, end
+    work_order.promised_technician = work_order.technician
+    work_order.promise_at_risk = False
+    work_order.promise_risk_reason = ""
+    work_order.version += 1
+    work_order.save(update_fields=["promised_start", "promised_end", "promised_technician",
+                                   "promise_at_risk", "promise_risk_reason", "version", "updated_at"])
+    who = f" ({work_order.technician})" if work_order.technician_id else ""
+    text = f"Promised {window_text(start, end)}{who}"
+    if before[0] is not None:
+        text = f"Promise changed {window_text(*before)} → {window_text(start, end)}{who}"
+    _event(
+        work_order, kind=EventKind.PROMISE, actor=actor, actor_label=actor_label,
+        text=f"{text}: {reason}" if reason else text,
+        data={"outcome": outcome, "promised_start": start.isoformat(), "promised_end": end.isoformat(),
+              "previous_start": before[0].isoformat() if before[0] else None,
+              "previous_end": before[1].isoformat() if before[1] else None, "reason": reason},
+    )
+    return work_order
+
+
+def work_order_promise_check(
+    *, work_order: WorkOrder, arrival: dt.datetime | None, reason: str, actor_label: str = "dispatch",
+) -> str | None:
+    """Compare a (new) planned arrival with the promise; flag or clear "promise at risk".
+
+    Caller holds the order's row lock. Returns the outcome written ("promise_at_risk",
+    "promise_kept") or ``None`` when nothing changed. Breaking the promise is its own event, so
+    the customer can be told.
+    """
+    if work_order.promised_start is None or work_order.promised_end is None:
+        return None
+    outside = arrival is None or not (work_order.promised_start <= arrival <= work_order.promised_end)
+    if outside == work_order.promise_at_risk:
+        return None
+    window = window_text(work_order.promised_start, work_order.promised_end)
+    if outside:
+        when = "no planned visit" if arrival is None else f"planned {timezone.localtime(arrival):%H:%M}"
+        risk = f"{when}, promised {window}: {reason}"[:300]
+        work_order.promise_at_risk, work_order.promise_risk_reason = True, risk
+        outcome, text = "promise_at_risk", f"Promise at risk — {risk}"
+    else:
+        work_order.promise_at_risk, work_order.promise_risk_reason = False, ""
+        outcome = "promise_kept"
+        text = f"Promise can be kept again: planned {timezone.localtime(arrival):%H:%M}, promised {window}"
+    WorkOrder.objects.filter(pk=work_order.pk).update(
+        promise_at_risk=work_order.promise_at_risk, promise_risk_reason=work_order.promise_risk_reason,
+        version=F("version") + 1, updated_at=timezone.now(),
+    )
+    work_order.version += 1
+    _event(work_order, kind=EventKind.PROMISE, actor_label=actor_label, text=text,
+           data={"outcome": outcome, "planned_arrival": arrival.isoformat() if arrival else None,
+                 "reason": reason})
+    return outcome
+
+
+def _fresh_position(technician: Technician, *, now: dt.datetime) -> Location | None:
     if (
         technician.last_latitude is not None
         and technician.last_longitude is not None
@@ -198,16 +388,77 @@ def technician_origin(technician: Technician, *, now: dt.datetime) -> Location:
         and now - technician.last_located_at <= LOCATION_FRESH_FOR
     ):
         return Location(technician.last_latitude, technician.last_longitude)
-    return Location(technician.home_latitude, technician.home_longitude)
+    return None
+
+
+def technician_positions(
+    technicians: list[Technician], *, now: dt.datetime, heading_to: int | None = None,
+) -> dict[int, tuple[Location, str]]:
+    """Where each technician is now, and how we know: ``position`` (a fresh report from the
+    phone), ``on_site`` (the job they are at), ``last_job`` (the job they finished last today),
+    ``plan`` (the stop the plan has them at by now) or ``home`` (the day has not started).
+
+    Never home while they are working: a stale phone position falls back to the jobs. Two
+    queries for any number of technicians. ``heading_to`` (an order id) is left out of the
+    plan's stops: the technician is not there yet.
+    """
+    out: dict[int, tuple[Location, str]] = {}
+    since = now - JOB_POSITION_FOR
+    best: dict[int, tuple[int, dt.datetime, float, float]] = {}
+    rows = (
+        WorkOrder.objects.filter(technician_id__in=[t.pk for t in technicians],
+                                 status__in=(Status.ON_SITE, Status.COMPLETED), updated_at__gte=since,
+                                 site__latitude__isnull=False, site__longitude__isnull=False)
+        .exclude(pk=heading_to or 0)
+        .values_list("technician_id", "status", "updated_at", "site__latitude", "site__longitude")
+    )
+    for technician_id, status, updated_at, lat, lon in rows:
+        rank = 1 if status == Status.ON_SITE else 0
+        if (rank, updated_at) > best.get(technician_id, (-1, since, 0.0, 0.0))[:2]:
+            best[technician_id] = (rank, updated_at, lat, lon)
+    need: list[int] = []
+    for technician in technicians:
+        fresh = _fresh_position(technician, now=now)
+        job = best.get(technician.pk)
+        # The newer of the two wins; a job in progress always does (the technician is there).
+        if job is not None and (fresh is None or job[0] == 1 or job[1] > technician.last_located_at):
+            out[technician.pk] = (Location(job[2], job[3]), "on_site" if job[0] else "last_job")
+        elif fresh is not None:
+            out[technician.pk] = (fresh, "position")
+        else:
+            need.append(technician.pk)
+    if need:
+        rows = (
+            WorkOrder.objects.filter(technician_id__in=need, status__in=(Status.SCHEDULED, Status.EN_ROUTE),
+                                     planned_arrival__lte=now, planned_arrival__gte=now - JOB_POSITION_FOR,
+                                     site__latitude__isnull=False, site__longitude__isnull=False)
+            .exclude(pk=heading_to or 0)
+            .values_list("technician_id", "planned_arrival", "site__latitude", "site__longitude")
+        )
+        latest: dict[int, tuple[dt.datetime, float, float]] = {}
+        for technician_id, arrival, lat, lon in rows:
+            if technician_id not in latest or arrival > latest[technician_id][0]:
+                latest[technician_id] = (arrival, lat, lon)
+        for technician_id, (_, lat, lon) in latest.items():
+            out[technician_id] = (Location(lat, lon), "plan")
+    for technician in technicians:
+        out.setdefault(technician.pk, (Location(technician.home_latitude, technician.home_longitude), "home"))
+    return out
+
+
+def technician_origin(technician: Technician, *, now: dt.datetime, heading_to: int | None = None) -> Location:
+    """Where the technician is now (see :func:`technician_positions`)."""
+    return technician_positions([technician], now=now, heading_to=heading_to)[technician.pk][0]
 
 
 def work_order_eta_minutes(work_order: WorkOrder, *, now: dt.datetime) -> int | None:
-    """Driving minutes from the technician's position to the site, or None when unknowable."""
+    """Driving minutes from where the technician is to the site, or None when unknowable."""
     site, technician = work_order.site, work_order.technician
     if technician is None or site is None or not site.has_location:
         return None
     return travel_minutes(
-        technician_origin(technician, now=now), Location(site.latitude, site.longitude), at=now
+        technician_origin(technician, now=now, heading_to=work_order.pk),
+        Location(site.latitude, site.longitude), at=now,
     )
 
 
@@ -251,45 +502,99 @@ def work_order_assign(
     planned_arrival: dt.datetime,
     route_position: int,
     explanation: dict[str, Any] | None = None,
+    actor: AbstractBaseUser | None = None,
     actor_label: str = "dispatch",
     text: str = "",
+    reason: str = "",
+    pin: bool | None = None,
+    pinned_start: dt.datetime | None = None,
 ) -> WorkOrder:
-    """Give the order to ``technician`` at ``planned_arrival`` (NEW → SCHEDULED, or a re-plan)."""
-    work_order = _lock(work_order_id)
+    """Give the order to ``technician`` at ``planned_arrival`` (NEW → SCHEDULED, or a re-plan).
+
+    Callers placing several orders lock every technician involved first (``technicians_lock``,
+    in id order); this locks the new technician and the order's current one in that order anyway.
+    The first time an order is scheduled the customer is promised a window (their own requested
+    window, or the arrival rounded to ``PROMISE_WINDOW_MINUTES``). Later a change of technician,
+    or of the arrival by ``PLAN_CHANGE_EVENT_MINUTES`` or more, writes a "moved" event with
+    ``reason``; an arrival outside the promise flags it at risk, with its own event.
+    """
+    for _ in range(5):
+        current = WorkOrder.objects.filter(pk=work_order_id).values_list("technician_id", flat=True).first()
+        try:
+            with transaction.atomic():
+                technicians_lock([technician.pk, current])
+                work_order = _lock(work_order_id)
+                if work_order.technician_id != current:
+                    raise _ChangedHands
+                break
+        except _ChangedHands:
+            continue
+    else:
+        raise Conflict(f"Work order {work_order_id} kept changing hands; try again")
     if work_order.status in state_machine.LOCKED_STATUSES and work_order.technician_id != technician.pk:
         raise ValidationFailed(
             f"{work_order.reference} is already '{Status(work_order.status).label}' with "
             f"{work_order.technician}; it cannot be moved"
         )
-    previous = work_order.technician
+    previous, previous_arrival = work_order.technician, work_order.planned_arrival
     from_status = Status(work_order.status)
     if from_status != Status.SCHEDULED and from_status not in state_machine.LOCKED_STATUSES:
         _set_status(work_order, Status.SCHEDULED)
+    logged = work_order.logged_arrival or previous_arrival
+    moved = previous is not None and previous.pk != technician.pk
+    shift = abs(planned_arrival - logged) if logged is not None else dt.timedelta(0)
+    first = previous is None or from_status != Status.SCHEDULED and from_status not in state_machine.LOCKED_STATUSES
+    told = first or moved or shift >= dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
     work_order.technician = technician
     work_order.scheduled_day = day
     work_order.planned_arrival = planned_arrival
     work_order.route_position = route_position
-    fields = ["status", "technician", "scheduled_day", "planned_arrival", "route_position", "updated_at"]
+    work_order.version += 1
+    fields = ["status", "technician", "scheduled_day", "planned_arrival", "route_position", "version",
+              "updated_at"]
+    if told:
+        work_order.logged_arrival = planned_arrival
+        fields.append("logged_arrival")
     if explanation is not None:
         work_order.assignment_explanation = explanation
         fields.append("assignment_explanation")
+    if pin is not None:
+        work_order.pinned, work_order.pinned_start = pin, pinned_start if pin else None
+        fields += ["pinned", "pinned_start"]
     work_order.save(update_fields=fields)
-    moved = previous is not None and previous.pk != technician.pk
-    if previous is None or moved or from_status != work_order.status:
-        arrival = timezone.localtime(planned_arrival).strftime("%H:%M")
-        _event(
-            work_order,
-            kind=EventKind.ASSIGNED,
-            text=text
-            or (f"Moved from {previous} to {technician}, arriving {arrival}" if moved
-                else f"Assigned to {technician}, arriving {arrival}"),
-            actor_label=actor_label,
-            from_status=from_status,
-            to_status=work_order.status,
-            data={"technician_id": technician.pk, "planned_arrival": planned_arrival.isoformat(),
-                  "explanation": explanation or {}},
-        )
+    routes_touch([technician.pk, previous.pk if previous else None])
+    arrival = timezone.localtime(planned_arrival).strftime("%H:%M")
+    data = {"technician_id": technician.pk, "planned_arrival": planned_arrival.isoformat(),
+            "explanation": explanation or {}, "reason": reason}
+    if first:
+        _event(work_order, kind=EventKind.ASSIGNED, actor=actor, actor_label=actor_label,
+               text=text or f"Assigned to {technician}, arriving {arrival}"
+               + (f" ({reason})" if reason else ""),
+               from_status=from_status, to_status=work_order.status, data=data)
+    elif told:
+        before = timezone.localtime(logged).strftime("%H:%M") if logged else "--:--"
+        _event(work_order, kind=EventKind.MOVED, actor=actor, actor_label=actor_label,
+               text=text or f"{reason or actor_label}: {previous} {before} → {technician} {arrival}",
+               data={**data, "previous_technician_id": previous.pk,
+                     "previous_arrival": logged.isoformat() if logged else None})
+    if work_order.promised_start is None:
+        if work_order.window_start is not None and work_order.window_end is not None:
+            window = (work_order.window_start, work_order.window_end)
+        else:
+            window = promise_window_for(planned_arrival)
+        work_order_promise(work_order=work_order, start=window[0], end=window[1], actor=actor,
+                           actor_label=actor_label, reason=reason or "first planned visit")
+        work_order_promise_check(work_order=work_order, arrival=planned_arrival,
+                                 reason=reason or "the customer's own window cannot be met",
+                                 actor_label=actor_label)
+    else:
+        work_order_promise_check(work_order=work_order, arrival=planned_arrival,
+                                 reason=reason or actor_label, actor_label=actor_label)
     return work_order
+
+
+# A device time further ahead of the server than this is a wrong phone clock.
+DEVICE_TIME_AHEAD = dt.timedelta(minutes=5)
 
 
 @transaction.atomic
@@ -302,8 +607,16 @@ def work_order_technician_event(
     device_time: dt.datetime,
     latitude: float | None = None,
     longitude: float | None = None,
+    reason: str = "",
+    note: str = "",
 ) -> tuple[WorkOrder, bool]:
-    """Apply a tap from the technician's phone. Returns (work order, was it a repeat)."""
+    """Apply a tap from the technician's phone. Returns (work order, was it a repeat).
+
+    The technician's row is locked first, so taps from one phone apply one at a time and a
+    repeat sent while the first is still being applied is answered "duplicate", never 409.
+    A device time more than ``DEVICE_TIME_AHEAD`` in the future, or older than this order's
+    previous tap, is refused with a message (the phone keeps the tap and shows it).
+    """
     if action not in state_machine.TECHNICIAN_ACTIONS:
         raise ValidationFailed(
             f"Unknown action '{action}'",
@@ -313,6 +626,7 @@ def work_order_technician_event(
         raise ValidationFailed("client_event_id must be 1 to 64 characters")
     if timezone.is_naive(device_time):
         raise ValidationFailed("device_time must include a UTC offset")
+    technicians_lock([technician.pk])
     previous = WorkOrderEvent.objects.filter(client_event_id=client_event_id).select_related(
         "work_order"
     ).first()
@@ -323,6 +637,29 @@ def work_order_technician_event(
                 extra={"work_order_id": previous.work_order_id, "action": previous.data.get("action")},
             )
         return previous.work_order, True
+    now = timezone.now()
+    if device_time > now + DEVICE_TIME_AHEAD:
+        raise ValidationFailed(
+            f"The phone's clock is {int((device_time - now).total_seconds() // 60)} minutes ahead of "
+            "the server; set the phone to the network time and tap again",
+            extra={"device_time": device_time.isoformat(), "server_time": now.isoformat()},
+        )
+    last_tap = (
+        WorkOrderEvent.objects.filter(work_order_id=work_order_id, device_time__isnull=False)
+        .order_by("-device_time").values_list("device_time", flat=True).first()
+    )
+    if last_tap is not None and device_time < last_tap:
+        raise ValidationFailed(
+            f"This tap ({timezone.localtime(device_time):%H:%M:%S}) is older than the order's previous "
+            f"tap ({timezone.localtime(last_tap):%H:%M:%S}); the phone's clock went backwards",
+            extra={"device_time": device_time.isoformat(), "previous": last_tap.isoformat()},
+        )
+    target = state_machine.TECHNICIAN_ACTIONS[action]
+    if target == Status.ON_HOLD and reason not in COULD_NOT_COMPLETE_REASONS:
+        raise ValidationFailed(
+            "Say why the job could not be completed",
+            extra={"allowed": sorted(COULD_NOT_COMPLETE_REASONS)},
+        )
     work_order = _lock(work_order_id)
     if work_order.technician_id != technician.pk:
         raise PermissionDenied(
@@ -330,20 +667,35 @@ def work_order_technician_event(
             extra={"work_order_id": work_order_id},
         )
     if latitude is not None and longitude is not None:
-        technician_report_location(
-            technician=technician, latitude=latitude, longitude=longitude, at=timezone.now()
-        )
+        technician_report_location(technician=technician, latitude=latitude, longitude=longitude, at=now)
+    text = ""
+    follow_up = None
+    if target == Status.ON_HOLD:
+        label = COULD_NOT_COMPLETE_REASONS[reason]
+        text = f"Could not complete: {label}" + (f" — {note.strip()}" if note.strip() else "")
+        follow_up = timezone.localdate(now) + dt.timedelta(days=1)
     work_order = work_order_transition(
         work_order_id=work_order.pk,
-        to_status=state_machine.TECHNICIAN_ACTIONS[action],
+        to_status=target,
         actor=technician.user,
         actor_label=technician.name,
         client_event_id=client_event_id,
         device_time=device_time,
+        text=text,
+        hold_reason=text,
+        follow_up_on=follow_up,
         data={"action": action, "latitude": latitude, "longitude": longitude,
-              "device_time": device_time.isoformat()},
+              "device_time": device_time.isoformat(), "reason": reason},
     )
     return work_order, False
+
+
+# Why a technician could not complete a job; the order goes on hold with a follow-up next day.
+COULD_NOT_COMPLETE_REASONS = {
+    "no_access": "no access to the site",
+    "needs_parts": "needs parts",
+    "customer_refused": "the customer refused the work",
+}
 
 
 def technician_report_location(
@@ -358,30 +710,37 @@ def technician_report_location(
 
 
 @transaction.atomic(savepoint=False)  # only ever part of a plan being applied
-def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime]]) -> int:
+def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime, int]]) -> list[int]:
     """New route positions and planned arrivals for orders that stay with their technician.
 
-    ``changes`` holds (work order id, route position, planned arrival). Status and technician
-    do not change, so no event is written. One ``UPDATE ... FROM (VALUES ...)`` statement
-    writes them all: Django's ``bulk_update`` took about 19 ms for a 12-stop route (building
-    its CASE expressions), this takes about 2 ms, and it runs on every urgent order.
+    ``changes`` holds (work order id, route position, planned arrival, version planned from).
+    The caller holds the technicians' locks and writes the events for big moves. One
+    ``UPDATE ... FROM (VALUES ...)`` statement writes them all (Django's ``bulk_update`` took
+    about 19 ms for a 12-stop route, this about 2 ms, on every urgent order); it changes only
+    orders still on a route and still at the version planned from, bumping it. Returns the ids
+    it changed.
     """
     if not changes:
-        return 0
+        return []
     ops = connection.ops
     table = ops.quote_name(WorkOrder._meta.db_table)
     column = {name: ops.quote_name(WorkOrder._meta.get_field(name).column)
-              for name in ("id", "route_position", "planned_arrival", "scheduled_day", "updated_at")}
+              for name in ("id", "route_position", "planned_arrival", "scheduled_day", "updated_at",
+                           "status", "version")}
     params: list[Any] = [ops.adapt_datetimefield_value(timezone.now())]
-    for work_order_id, position, arrival in changes:
+    for work_order_id, position, arrival, version in changes:
         params += [work_order_id, position, ops.adapt_datetimefield_value(arrival),
-                   ops.adapt_datefield_value(timezone.localtime(arrival).date())]
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(changes))
+                   ops.adapt_datefield_value(timezone.localtime(arrival).date()), version]
+    params += [Status.SCHEDULED.value, Status.EN_ROUTE.value]
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(changes))
     sql = (
         f"UPDATE {table} SET {column['route_position']} = v.column2, "
         f"{column['planned_arrival']} = v.column3, {column['scheduled_day']} = v.column4, "
-        f"{column['updated_at']} = %s FROM (VALUES {rows}) AS v WHERE {table}.{column['id']} = v.column1"
+        f"{column['version']} = {table}.{column['version']} + 1, "
+        f"{column['updated_at']} = %s FROM (VALUES {rows}) AS v WHERE {table}.{column['id']} = v.column1 "
+        f"AND {table}.{column['version']} = v.column5 AND {table}.{column['status']} IN (%s, %s) "
+        f"RETURNING {table}.{column['id']}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return [row[0] for row in cursor.fetchall()]

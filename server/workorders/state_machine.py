@@ -22,6 +22,7 @@ TECHNICIAN_ACTIONS: dict[str, Status] = {
     "on_my_way": S.EN_ROUTE,
     "arrived": S.ON_SITE,
     "done": S.COMPLETED,
+    "could_not_complete": S.ON_HOLD,
 }
 
 # Statuses in which the technician is committed to the visit: the optimizer must not move it.
@@ -52,5 +53,12 @@ def check_transition(current: Status | str, target: Status | str) -> None:
 
 
 def allowed_actions(current: Status | str) -> list[str]:
-    """The technician actions possible from ``current``, in the order the buttons appear."""
-    return [name for name, target in TECHNICIAN_ACTIONS.items() if can_transition(current, target)]
+    """The technician actions possible from ``current``, in the order the buttons appear.
+
+    "Could not complete" is offered only once the technician is on the way or on site.
+    """
+    return [
+        name for name, target in TECHNICIAN_ACTIONS.items()
+        if can_transition(current, target)
+        and (name != "could_not_complete" or Status(current) in LOCKED_STATUSES)
+    ]

@@ -83,7 +83,7 @@ def test_on_my_way_sends_one_sms_with_the_eta_from_the_technicians_position(
         response = tap(client, token, day["order"].pk, "on_my_way", lat=31.2600, lon=121.4900)
     assert response.status_code == 200, response.content
     assert response.json()["job"]["status"] == "en_route"
-    assert response.json()["job"]["allowed_actions"] == ["arrived"]
+    assert response.json()["job"]["allowed_actions"] == ["arrived", "could_not_complete"]
     site = day["customer"].sites.get()
     eta = travel_minutes(Location(31.2600, 121.4900), Location(site.latitude, site.longitude), at=timezone.now())
     message = SmsMessage.objects.get()

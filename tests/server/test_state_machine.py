@@ -30,8 +30,8 @@ def test_every_status_has_a_row_and_terminal_states_are_final():
 
 def test_technician_buttons_follow_the_table():
     assert allowed_actions(Status.SCHEDULED) == ["on_my_way", "arrived"]
-    assert allowed_actions(Status.EN_ROUTE) == ["arrived"]
-    assert allowed_actions(Status.ON_SITE) == ["done"]
+    assert allowed_actions(Status.EN_ROUTE) == ["arrived", "could_not_complete"]
+    assert allowed_actions(Status.ON_SITE) == ["done", "could_not_complete"]
     assert allowed_actions(Status.COMPLETED) == []
     assert allowed_actions(Status.NEW) == []
 

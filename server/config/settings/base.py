@@ -76,8 +76,15 @@ VAR_DIR = REPO_DIR / "var"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fixroute.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite: wait for the writer lock instead of failing at once when Celery and web overlap.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serves concurrent requests too (two agents, the phone app, a background re-plan):
+    # WAL lets readers run beside the one writer, every transaction takes the write lock when it
+    # begins (IMMEDIATE: two writers never deadlock upgrading a read lock, the loser waits), and
+    # a writer waits up to 20 s for it instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -118,6 +125,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "fixroute")
 CELERY_TIMEZONE = TIME_ZONE
+# Re-plans have a queue of their own. Its worker must run tasks in a non-daemonic process
+# (`--pool threads`): the solver forks a second search, which a prefork child may not do.
+CELERY_REPLAN_QUEUE = env_str("CELERY_REPLAN_QUEUE", "replan")
+CELERY_TASK_ROUTES = {
+    task: {"queue": CELERY_REPLAN_QUEUE}
+    for task in (
+        "server.scheduling.tasks.replan",
+        "server.scheduling.tasks.replan_today",
+        "server.scheduling.tasks.replan_job_run",
+    )
+}
 CELERY_BEAT_SCHEDULE = {
     "sms-redrive": {"task": "notifications.tasks.sms_redrive", "schedule": 60.0},
     "replan-today": {"task": "server.scheduling.tasks.replan_today", "schedule": 15 * 60.0},
@@ -145,7 +163,20 @@ ROUTING_CIRCUITY = env_float("ROUTING_CIRCUITY", 1.3)
 ROUTING_SPEED_KMH = env_float("ROUTING_SPEED_KMH", 30.0)
 DISPATCH_REPLAN_SECONDS = env_float("DISPATCH_REPLAN_SECONDS", 5.0)
 DISPATCH_REPLAN_DEBOUNCE_SECONDS = env_int("DISPATCH_REPLAN_DEBOUNCE_SECONDS", 30)
+# Upper bound of the time limit a re-plan may be asked for through the API.
+DISPATCH_REPLAN_MAX_SECONDS = env_float("DISPATCH_REPLAN_MAX_SECONDS", 60.0)
+# How re-plans run off the request path (server.scheduling.background): auto (celery with a
+# broker, else a background thread), thread, celery or inline (right after commit, for tests).
+DISPATCH_BACKGROUND = env_str("DISPATCH_BACKGROUND", "auto")
+if DISPATCH_BACKGROUND not in ("auto", "thread", "celery", "inline"):
+    raise ImproperlyConfigured(
+        f"DISPATCH_BACKGROUND={DISPATCH_BACKGROUND!r}: use auto, thread, celery or inline"
+    )
 DEFAULT_SERVICE_MINUTES = env_int("DEFAULT_SERVICE_MINUTES", 60)
+# Width of the arrival window a customer is promised when they asked for no window of their own.
+PROMISE_WINDOW_MINUTES = env_int("PROMISE_WINDOW_MINUTES", 60)
+# A re-plan that moves an order's planned arrival by this much or more writes an event.
+PLAN_CHANGE_EVENT_MINUTES = env_int("PLAN_CHANGE_EVENT_MINUTES", 15)
 
 # --- Cache (debounce keys for re-planning) -----------------------------------------------------
 CACHES = {
