@@ -73,6 +73,11 @@ def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp
 
     app.conf.task_default_queue = queue
     app.conf.task_always_eager = False
+    # Re-plans (their own queue in production) go to this worker too.
+    settings.CELERY_REPLAN_QUEUE = queue
+    app.conf.task_routes = {name: {"queue": queue} for name in settings.CELERY_TASK_ROUTES}
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {
         **os.environ,
@@ -80,6 +85,7 @@ def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_QUEUE": queue,
+        "CELERY_REPLAN_QUEUE": queue,
         "SMS_PROVIDER": "console",
         "DISPATCH_REPLAN_SECONDS": "1",
         "PYTHONPATH": str(REPO),
