@@ -5,21 +5,28 @@ centre (default Shanghai, 31.23 N 121.47 E); 70 % of orders fall around a few ho
 rest anywhere; road time = straight line x 1.3 at 30 km/h, in whole minutes (one matrix,
 shared by every engine); 45 min service; one 2, 3 or 4 h arrival window per order on whole
 hours inside 08:00-18:00 (service must *start* inside it); 08:00-18:00 shifts starting and
-ending at each technician's home. Times are minutes since midnight.
+ending at each technician's home. Times are minutes since midnight. Every order has a
+``ready`` time, when it came in (``ready_times``): 30 % were booked the day before (12:00 to
+20:00, so negative), the rest up to 4 h before their window opens; only dispatch plans with
+it (waiting cost), the waiting metric is reported for every engine.
 
 Variants: ``base`` 500 orders / 50 technicians; ``skills`` the same day where there are 4
 skills, each technician has 1-3 of them and each order needs one; ``large`` 2,000 orders /
-200 technicians.
+200 technicians; ``demo`` the product's demo crew (``make_demo``): 5 technicians in
+Shanghai with the demo data's homes and skills, 20 orders arriving over the day, to be served
+as soon as possible (a few at an appointment), with the server's priorities and SLA clock.
 
-Reported per variant, engine and time limit: assigned orders, total travel hours, routes,
-validity (this benchmark's own checker, plus ``check_plan`` for dispatch), wall time, and the
-time to the engine's first complete plan (see ``first_plan`` below for what that means per
-engine).
+Reported per variant, engine and time limit: assigned orders, total travel hours, waiting
+(service start minus ``ready``, minutes: mean and 95th percentile over served orders),
+routes, validity (this benchmark's own checker, plus ``check_plan`` for dispatch), wall time,
+and the time to the engine's first complete plan (see ``first_plan`` below for what that
+means per engine).
 
 Usage::
 
     .venv/bin/python bench/city.py --variants base,skills --time-limits 10,30
     .venv/bin/python bench/city.py --variants large --time-limits 30 --engines ortools,vroom
+    .venv/bin/python bench/city.py --variants demo,base --time-limits 10 --engines ortools
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import math
 import random
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +54,7 @@ from bench.common import (
     parse_csv_list,
     road_minutes_matrix,
     table,
+    waiting_stats,
     write_json,
 )
 from bench.engines import ENGINES, EngineRun, run_engine
@@ -57,6 +66,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": {"orders": 500, "technicians": 50, "skills": False},
     "skills": {"orders": 500, "technicians": 50, "skills": True},
     "large": {"orders": 2000, "technicians": 200, "skills": False},
+    "demo": {"orders": 20, "technicians": 5, "skills": True},
 }
 # PyVRP: every order is optional with this prize (minutes of travel), far above any detour,
 # so serving one more order always beats any travel saving, as in the other two engines.
@@ -131,6 +141,7 @@ def make_city(
     if skills:
         covered = frozenset().union(*(v.skills for v in vehicles))
         jobs = [j if j.skills <= covered else _with_skills(j, covered, rng) for j in jobs]
+    jobs = ready_times(jobs, seed)
     return Instance(
         name=name or f"city-{orders}x{technicians}{'-skills' if skills else ''}-s{seed}",
         durations=minutes,
@@ -149,6 +160,7 @@ def make_city(
             "road": f"haversine x {circuity} at {speed_kmh} km/h, rounded minutes",
             "windows": "one 2/3/4 h window on whole hours in 08:00-18:00 (start of service)",
             "shifts": "08:00-18:00 from/to home",
+            "ready": "30 % booked the day before 12:00-20:00, else 0-4 h before the window",
             "extra_points": extra_points,
         },
     )
@@ -173,16 +185,120 @@ def random_job(
 
 
 def _with_skills(job: JobSpec, covered: frozenset[int], rng: random.Random) -> JobSpec:
-    return JobSpec(
-        id=job.id,
-        node=job.node,
-        service=job.service,
-        windows=job.windows,
-        skills=frozenset({rng.choice(sorted(covered))}),
+    return replace(job, skills=frozenset({rng.choice(sorted(covered))}))
+
+
+def ready_times(jobs: list[JobSpec], seed: int, *, day_before: float = 0.3) -> list[JobSpec]:
+    """When each order came in: a ``day_before`` share was booked the previous day between
+    12:00 and 20:00 (negative minutes), the rest 0-4 h before its window opens. A separate
+    random stream, so the day's sites, windows and matrix stay those of earlier runs."""
+    rng = random.Random(1_000_003 + seed)
+    out = []
+    for job in jobs:
+        if rng.random() < day_before:
+            ready = rng.randint(12 * 60, 20 * 60) - 24 * 60
+        else:
+            ready = job.windows[0][0] - rng.randint(0, 4 * 60)
+        out.append(replace(job, ready=ready))
+    return out
+
+
+# The product's demo crew (server/common/management/commands/demo_data.py): name, home,
+# skills (0 water purifiers, 1 HVAC, 2 appliances), and its five customers' sites.
+DEMO_TECHNICIANS = [
+    ("zhang", (31.2304, 121.4737), {0, 2}),
+    ("li", (31.2200, 121.5450), {1, 2}),
+    ("wang", (31.2800, 121.4500), {0, 1}),
+    ("liu", (31.1800, 121.4300), {2}),
+    ("chen", (31.2500, 121.3900), {0, 1, 2}),
+]
+DEMO_SITES = [
+    ((31.2290, 121.4560), 0),
+    ((31.2350, 121.5060), 1),
+    ((31.1950, 121.4370), 2),
+    ((31.2080, 121.4460), 0),
+    ((31.2990, 121.5110), 1),
+]
+DEMO_DAY = (8 * 60, 20 * 60)
+# The server's priority ranks and SLA clock (server/scheduling/snapshot.py), with the share of
+# orders at each: urgent, high, normal, low.
+DEMO_PRIORITIES = [(4, 4 * 60, 0.1), (3, 8 * 60, 0.2), (2, 24 * 60, 0.6), (1, 48 * 60, 0.1)]
+
+
+def _pick_priority(u: float) -> tuple[int, int]:
+    """Priority rank and SLA minutes for a uniform draw ``u`` (``DEMO_PRIORITIES`` shares)."""
+    for priority, sla, share in DEMO_PRIORITIES:
+        if u < share:
+            return priority, sla
+        u -= share
+    return DEMO_PRIORITIES[-1][:2]
+
+
+def make_demo(*, orders: int = 20, seed: int = 0, service_min: int = 60,
+              appointment_share: float = 0.2, name: str | None = None) -> Instance:
+    """The demo day: the demo crew of 5 (homes and skills as in the demo data; 08:00-20:00
+    here, where the demo runs round the clock) and ``orders`` calls over the day at the five
+    demo customers and other sites in central Shanghai (within about 8 km). A fifth came in
+    the evening before (18:00-24:00), the rest between 07:00 and 17:00; each needs one skill
+    and can be served from when it came in (the shift start at the earliest) to the end of
+    the day, except ``appointment_share`` of them, booked for a 2 h slot 2-6 h later.
+    Priorities and SLA deadlines (ready + 4/8/24/48 h) follow the server."""
+    rng = random.Random(seed)
+    homes = [home for _, home, _ in DEMO_TECHNICIANS]
+    sites: list[tuple[tuple[float, float], int]] = list(DEMO_SITES)
+    while len(sites) < orders:
+        point = km_to_latlon(SHANGHAI, rng.uniform(-8, 8), rng.uniform(-8, 8))
+        sites.append((point, rng.randrange(3)))
+    rng.shuffle(sites)
+    latlon = homes + [point for point, _ in sites[:orders]]
+    minutes = road_minutes_matrix(latlon)
+    day_start, day_end = DEMO_DAY
+    vehicles = [
+        Vehicle(id=tid, start=k, end=k, shift_start=day_start, shift_end=day_end,
+                skills=frozenset(skills))
+        for k, (tid, _, skills) in enumerate(DEMO_TECHNICIANS)
+    ]
+    jobs = []
+    for k in range(orders):
+        if rng.random() < 0.2:
+            ready = rng.randint(18 * 60, 24 * 60) - 24 * 60
+        else:
+            ready = rng.randint(7 * 60, 17 * 60)
+        priority, sla = _pick_priority(rng.random())
+        window = (max(ready, day_start), day_end)
+        if rng.random() < appointment_share:
+            start = min(day_end - 120, (max(ready, day_start) // 60 + rng.randint(2, 6)) * 60)
+            window = (start, start + 120)
+        jobs.append(JobSpec(
+            id=f"D{k + 1:02d}", node=len(homes) + k, service=service_min, windows=(window,),
+            skills=frozenset({sites[k][1]}), priority=priority, ready=ready,
+            sla_deadline=ready + sla,
+        ))
+    return Instance(
+        name=name or f"demo-{orders}-s{seed}",
+        durations=minutes,
+        distances=minutes,
+        vehicles=vehicles,
+        jobs=jobs,
+        coords=latlon,
+        meta={
+            "seed": seed,
+            "orders": orders,
+            "technicians": len(vehicles),
+            "crew": "demo_data.py: 5 technicians in Shanghai, their homes and skills",
+            "service_min": service_min,
+            "road": "haversine x 1.3 at 30 km/h, rounded minutes",
+            "shifts": "08:00-20:00 from/to home",
+            "ready": "20 % the evening before (18:00-24:00), else 07:00-17:00",
+            "windows": f"from ready to 20:00; {appointment_share:.0%} a 2 h slot 2-6 h later",
+            "priorities": "server ranks 4/3/2/1 at 10/20/60/10 %, SLA ready + 4/8/24/48 h",
+        },
     )
 
 
 def city_variant(variant: str, *, seed: int = 0, extra_points: int = 0) -> Instance:
+    if variant == "demo":
+        return make_demo(seed=seed, name=f"demo-s{seed}")
     spec = VARIANTS[variant]
     return make_city(
         orders=spec["orders"],
@@ -271,6 +387,8 @@ COLUMNS = [
     "unassigned",
     "valid",
     "travel_h",
+    "wait_mean",
+    "wait_p95",
     "routes",
     "wall_s",
     "first_plan_s",
@@ -281,7 +399,8 @@ COLUMNS = [
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="base,skills", help="comma list of base,skills,large")
+    p.add_argument("--variants", default="base,skills",
+                   help="comma list of base,skills,large,demo")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--time-limits", default="10,30", help="comma list of seconds")
     p.add_argument("--seed", type=int, default=0, help="city generator and solver seed")
@@ -357,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
                     "unassigned": (len(inst.jobs) - check.served) if not run.failed else None,
                     "valid": valid,
                     "travel_h": check.travel / 60.0 if not run.failed else None,
+                    **(waiting_stats(inst, check) if not run.failed else {}),
                     "routes": check.routes_used,
                     "first_plan_s": (first or {}).get("first_plan_s"),
                     "first_assigned": (first or {}).get("first_plan_assigned"),

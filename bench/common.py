@@ -200,6 +200,10 @@ class JobSpec:
     demand: int = 0
     skills: frozenset[int] = frozenset()
     priority: int = 0
+    # When the order became ready to be served (may be negative: before time 0); only
+    # dispatch reads it (waiting cost), the metric is computed for every engine.
+    ready: int | None = None
+    sla_deadline: int | None = None  # soft: end of service; only dispatch reads it
 
 
 @dataclass
@@ -321,6 +325,22 @@ def check_routes(inst: Instance, routes: dict[str, Sequence[str]]) -> CheckResul
         errors=errors,
         starts=starts,
     )
+
+
+def waiting_stats(inst: Instance, check: CheckResult) -> dict[str, float | int]:
+    """Waiting of served jobs that have a ``ready`` time: service start (the earliest
+    schedule :func:`check_routes` computed) minus ``ready``, in matrix time units."""
+    waits = [
+        start - job.ready
+        for jid, start in check.starts.items()
+        if (job := inst._job_index().get(jid)) is not None and job.ready is not None
+    ]
+    return {
+        "wait_mean": mean(waits),
+        "wait_p95": percentile(waits, 95),
+        "wait_max": max(waits) if waits else float("nan"),
+        "wait_jobs": len(waits),
+    }
 
 
 # ---------------------------------------------------------------------------

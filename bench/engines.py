@@ -410,6 +410,11 @@ def to_dispatch_problem(inst: Instance) -> Any:
         }
         if j.priority:
             wanted["priority"] = int(j.priority)
+        # An older dispatch without these fields simply does not get them (``_build``).
+        if j.ready is not None:
+            wanted["ready"] = int(j.ready)
+        if j.sla_deadline is not None:
+            wanted["sla_deadline"] = int(j.sla_deadline)
         jobs.append(_build(dm.Job, wanted, _JOB_ALIASES))
     durations = np.asarray(inst.durations, dtype=np.int64)
     costs = None

@@ -155,6 +155,7 @@ def subproblem(problem: Problem, part: Part) -> Problem:
         problem.weights,
         drop_penalty=problem.base_drop_penalty(),
         broken_promise=problem.broken_promise_penalty(),
+        promise_window=problem.promise_window_weight(),
     )
     return Problem(
         technicians=tuple(problem.technicians[v] for v in part.technicians),

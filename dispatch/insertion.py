@@ -22,6 +22,7 @@ from dispatch.schedule import (
     earliest_in,
     latest_departure,
     latest_in,
+    route_time_cost,
 )
 
 __all__ = ["Insertion", "apply_insertion", "insert_by_exchange", "insert_job"]
@@ -72,7 +73,7 @@ class _RouteState:
     """
 
     __slots__ = ("tech", "jobs", "nodes", "dep_b", "dep_nb", "late_b", "late_nb", "load",
-                 "route", "locked")
+                 "route", "locked", "starts", "costs", "soft_from", "break_before")
 
     def __init__(self, problem: Problem, tech: Technician, route: Route | None) -> None:
         self.tech = tech
@@ -119,6 +120,67 @@ class _RouteState:
                 )
         self.late_b, self.late_nb = late_b, late_nb
 
+        # For the cost of delaying later stops: their planned starts and time costs
+        # (waiting, lateness, promised window), and whether any stop from index i on has
+        # such a cost (when none has, a delay costs nothing and is not followed).
+        visits = route.visits if route is not None else ()
+        self.starts = [v.start for v in visits]
+        soft_from = [False] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            soft_from[i] = soft_from[i + 1] or problem.has_time_cost(jobs[i])
+        self.soft_from = soft_from
+        self.costs = (
+            [problem.time_cost(j, v.start) for j, v in zip(jobs, visits, strict=True)]
+            if soft_from[0] else [0] * n
+        )
+        # Index of the stop before which the lunch break is taken (None: no break ahead).
+        gap = break_gap_of(route) if route is not None and lunch is not None else None
+        self.break_before = gap
+
+
+def _delay_cost(
+    problem: Problem, st: _RouteState, pos: int, end_u: int, t2: int, break_ahead: bool
+) -> int:
+    """Change in the time costs (waiting, lateness, promised window) of the stops from
+    ``pos`` (0-based) on when a job ending at ``end_u``, ``t2`` from stop ``pos``, is
+    inserted before it.
+
+    Follows the delay stop by stop until a stop keeps its planned start (every later stop
+    then does too): a new start is the later of the planned one and the earliest after the
+    delayed departure. With ``break_ahead`` (the new job is served before the lunch break)
+    the break is taken where the route had it, or right after the new job if it had it
+    earlier; otherwise no break lies ahead.
+    """
+    n = len(st.jobs)
+    if pos >= n or not st.soft_from[pos]:
+        return 0
+    lunch = st.tech.lunch
+    brk: int | None = None
+    if break_ahead and lunch is not None:
+        brk = pos if st.break_before is None else max(pos, st.break_before)
+    d = problem.durations
+    jobs, starts, costs = st.jobs, st.starts, st.costs
+    dep = end_u
+    prev = -1
+    total = 0
+    for k in range(pos, n):
+        job = jobs[k]
+        arrival = dep + (t2 if k == pos else d[prev][job.node])
+        if k == brk and lunch is not None:
+            b = max(dep, lunch.earliest_start)
+            if b < arrival:
+                arrival += lunch.duration
+            arrival = max(arrival, b + lunch.duration)
+        if arrival <= starts[k]:
+            break
+        start = earliest_in(job.start_windows(), arrival)
+        if start is None:  # cannot happen for a feasible insertion; cost it as unknown
+            break
+        total += problem.time_cost(job, start) - costs[k]
+        dep = start + job.service
+        prev = job.node
+    return total
+
 
 def _depart(windows: tuple[tuple[int, int], ...] | None, arrival: int, service: int) -> int:
     if arrival >= INF:
@@ -156,34 +218,36 @@ def _insert_here(
     late_nb: int,
     tech: Technician,
     lunch: Break | None,
-) -> tuple[int | None, int]:
+) -> tuple[int | None, int, bool]:
     """Earliest feasible service start (and arrival) of a job put into one gap.
 
     Tries the break already taken, taken just before or just after the new
-    job, or still ahead; returns ``(None, 0)`` when none fits.
+    job, or still ahead; returns ``(None, 0, False)`` when none fits. The flag
+    says whether the break is still ahead after the new job.
     """
     best: int | None = None
     best_arrival = 0
+    ahead = False
     if dep_b < INF:  # break behind us (or no lunch at all)
         s = earliest_in(windows, dep_b + t1)
         if s is not None and s + service + t2 <= late_b:
             best, best_arrival = s, dep_b + t1
     if lunch is None or dep_nb >= INF:
-        return best, best_arrival
+        return best, best_arrival, ahead
     arrival = dep_nb + t1
     s = earliest_in(windows, arrival)
     if s is not None and (best is None or s < best) and (
         s + service + t2 <= late_nb
         or s + service <= latest_departure(late_b, t2, tech, True)
     ):
-        best, best_arrival = s, arrival
+        best, best_arrival, ahead = s, arrival, True
     b = max(dep_nb, lunch.earliest_start)
     if b <= lunch.latest_start:
         arrival = dep_nb + t1 + (lunch.duration if b < dep_nb + t1 else 0)
         s = earliest_in(windows, max(arrival, b + lunch.duration))
         if s is not None and (best is None or s < best) and s + service + t2 <= late_b:
-            best, best_arrival = s, arrival
-    return best, best_arrival
+            best, best_arrival, ahead = s, arrival, False
+    return best, best_arrival, ahead
 
 
 @dataclass(slots=True)
@@ -279,7 +343,6 @@ class _Evaluator:
         u = job.node
         su = job.service
         lunch = tech.lunch
-        late_w = p.lateness_weight(job)
         soft = self._fixed_soft_cost(job, tech)
         best: _Best | None = None
         window_miss: int | None = None
@@ -293,7 +356,7 @@ class _Evaluator:
             a_node, b_node = nodes[pos], nodes[pos + 1]
             t1 = d[a_node][u]
             t2 = d[u][b_node]
-            start, arrival = _insert_here(
+            start, arrival, ahead = _insert_here(
                 windows, su, t1, t2, dep_b[pos], dep_nb[pos], late_b[pos + 1],
                 late_nb[pos + 1], tech, lunch,
             )
@@ -309,7 +372,9 @@ class _Evaluator:
             lateness = 0
             if job.sla_deadline is not None:
                 lateness = max(0, start + su - job.sla_deadline)
-            score = added + late_w * lateness + soft + self._window_soft(job, start)
+            score = added + soft + p.time_cost(job, start)
+            if pos < n:
+                score += _delay_cost(p, st, pos, start + su, t2, ahead)
             if best is None or (score, start) < (best.score, best.start):
                 best = _Best(pos, arrival, start, t1, added, lateness, score)
         if best is not None:
@@ -332,15 +397,6 @@ class _Evaluator:
         if job.promised_technician_id is not None and job.promised_technician_id != tech.id:
             return self.problem.broken_promise_penalty()
         return 0
-
-    def _window_soft(self, job: Job, start: int) -> int:
-        pw = job.promised_window
-        if pw is None:
-            return 0
-        w = self.problem.weights.promise_window
-        if start < pw.start:
-            return w * (pw.start - start)
-        return w * max(0, start - pw.end)
 
 
 def insert_job(
@@ -368,9 +424,10 @@ def insert_job(
     Insertion
         The chosen technician and position (``technician_id`` is ``None`` when
         no technician can take the job) plus one candidate per technician.
-        The default choice minimises added travel cost plus SLA lateness and
-        promise penalties of the new job; delays it causes to later visits stay
-        within their windows but their soft costs are not re-evaluated.
+        The default choice minimises added travel cost plus the new job's waiting,
+        SLA lateness and promise penalties, plus what its delay adds to the waiting,
+        lateness and promised-window costs of the later visits on that route (which
+        stay within their windows).
 
     Raises
     ------
@@ -542,10 +599,14 @@ def apply_insertion(problem: Problem, plan: Plan, insertion: Insertion) -> Plan:
     if tech.lunch is not None and old is not None and old.visits:
         gap = break_gap_of(old)
         options = [gap] if gap is None or gap < pos else [gap + 1] if gap > pos else [gap, gap + 1]
+        best_key = (0, 0)
         for g in options:
             r = build_route(problem, tech, jobs, break_gap=g)
-            if r is not None and (route is None or r.end_time < route.end_time):
-                route = r
+            if r is None:
+                continue
+            key = (route_time_cost(problem, r), r.end_time)
+            if route is None or key < best_key:
+                route, best_key = r, key
     if route is None:
         route = build_route(problem, tech, jobs)
     if route is None:

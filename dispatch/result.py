@@ -202,8 +202,9 @@ def plan_objective(problem: Problem, plan: Plan) -> int:
     """Objective value of a plan (lower is better).
 
     Sum of travel costs of non-empty routes (idle technicians cost nothing),
-    drop penalties of unassigned jobs, SLA lateness, broken promises (another
-    technician) and promised-window deviations, with :class:`Weights`.
+    drop penalties of unassigned jobs, waiting (from ``Job.ready``), SLA lateness,
+    broken promises (another technician) and promised-window deviations, with
+    :class:`Weights` (see :meth:`Problem.time_cost`).
 
     Parameters
     ----------
@@ -240,17 +241,9 @@ def plan_objective(problem: Problem, plan: Plan) -> int:
 def _soft_cost(
     problem: Problem, job: Job, visit: Visit, tech: Technician, promise_penalty: int
 ) -> int:
-    cost = 0
-    if job.sla_deadline is not None and visit.end > job.sla_deadline:
-        cost += problem.lateness_weight(job) * (visit.end - job.sla_deadline)
+    cost = problem.time_cost(job, visit.start)
     if job.promised_technician_id is not None and job.promised_technician_id != tech.id:
         cost += promise_penalty
-    pw = job.promised_window
-    if pw is not None:
-        if visit.start < pw.start:
-            cost += problem.weights.promise_window * (pw.start - visit.start)
-        elif visit.start > pw.end:
-            cost += problem.weights.promise_window * (visit.start - pw.end)
     return cost
 
 

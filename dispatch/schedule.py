@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from dispatch.model import Job, Problem, Technician
 from dispatch.result import Route, Visit
 
-__all__ = ["break_gap_of", "build_route", "earliest_in", "latest_departure", "latest_in"]
+__all__ = [
+    "break_gap_of",
+    "build_route",
+    "earliest_in",
+    "latest_departure",
+    "latest_in",
+    "route_time_cost",
+]
 
 NEG_INF = -(1 << 62)
 
@@ -71,6 +78,7 @@ def build_route(
         Jobs in visiting order (skills and pins are not checked here).
     break_gap
         Gap in which to take the lunch break; ``None`` tries every gap and keeps
+        the one with the lowest waiting, lateness and promised-window costs, then
         the one returning earliest. Ignored when the technician has no lunch.
 
     Returns
@@ -84,14 +92,25 @@ def build_route(
     if tech.lunch is None:
         return _build(problem, tech, jobs, None)
     gaps = range(len(jobs) + 1) if break_gap is None else (break_gap,)
+    timed = any(problem.has_time_cost(j) for j in jobs)
     best: Route | None = None
+    best_key: tuple[int, int] = (0, 0)
     for g in gaps:
         if not 0 <= g <= len(jobs):
             continue
         r = _build(problem, tech, jobs, g)
-        if r is not None and (best is None or r.end_time < best.end_time):
-            best = r
+        if r is None:
+            continue
+        key = (route_time_cost(problem, r) if timed else 0, r.end_time)
+        if best is None or key < best_key:
+            best, best_key = r, key
     return best
+
+
+def route_time_cost(problem: Problem, route: Route) -> int:
+    """Waiting, lateness and promised-window costs of a route's visits
+    (:meth:`Problem.time_cost`)."""
+    return sum(problem.time_cost(problem.job(v.job_id), v.start) for v in route.visits)
 
 
 def _empty_route(problem: Problem, tech: Technician) -> Route:

@@ -13,6 +13,7 @@ from dispatch import (
     Problem,
     Technician,
     Unassigned,
+    Weights,
     apply_insertion,
     check_plan,
     insert_job,
@@ -246,3 +247,55 @@ def test_a_closed_technician_gets_no_new_job_and_says_why() -> None:
     assert ins.technician_id == "east"
     west = next(c for c in ins.candidates if c.technician_id == "west")
     assert not west.feasible and west.reason == "over-booked"
+
+
+def test_insertion_counts_the_delay_it_causes_to_later_jobs() -> None:
+    # The technician goes 0 -> "x" (node 4, urgent, waiting since 0) and ends at node 4.
+    # A 2-hour job at node 2 fits before "x" at no extra travel, or after it for 40 more;
+    # before, it delays "x" by 120 minutes, at 0.5 per minute (urgent: 0.1 x 5): 60.
+    jobs = [Job("x", 4, 10, priority=4, ready=0), Job("new", 2, 120)]
+    techs = [Technician("t", 0, 0, 480, end_node=4)]
+    p = make_problem(techs, jobs)
+    ins = insert_job(p, plan_of(p, {"t": ["x"]}), "new")
+    assert ins.position == 1
+    assert ins.added_travel == 40
+    new = apply_insertion(p, plan_of(p, {"t": ["x"]}), ins)
+    assert check_plan(p, new) == []
+    # Without waiting costs the free position before "x" wins.
+    q = make_problem(techs, jobs, weights=Weights(waiting=0))
+    assert insert_job(q, plan_of(q, {"t": ["x"]}), "new").position == 0
+
+
+def test_insertion_score_is_the_change_of_the_plan_objective() -> None:
+    # Without lunch breaks the insertion's score is exact: waiting, lateness and promise
+    # costs of the new job and of every later job it pushes.
+    from dispatch.insertion import _Evaluator
+
+    p = random_problem(25, 3, seed=3)
+    jobs = [replace(j, ready=(k * 13) % 300 - 50, priority=k % 3,
+                    sla_deadline=250 + k if k % 4 == 0 else None)
+            for k, j in enumerate(p.jobs)]
+    p = replace(p, jobs=tuple(jobs))
+    full = solve(p, time_limit_s=1.0, workers=1, explain=False)
+    checked = 0
+    for route in full.routes:
+        for visit in route.visits[:-1]:  # a job with later jobs behind it
+            rest = [p.job(v.job_id) for v in route.visits if v.job_id != visit.job_id]
+            shorter = build_route(p, p.technician(route.technician_id), rest)
+            if shorter is None:
+                continue
+            routes = tuple(shorter if r.technician_id == route.technician_id else r
+                           for r in full.routes)
+            base = Plan(routes, (*full.unassigned, Unassigned(visit.job_id, "no_room", "")), 0)
+            base = replace(base, objective=plan_objective(p, base))
+            ins = insert_job(p, base, visit.job_id)
+            assert ins.technician_id is not None
+            _, best = _Evaluator(p, base)._for_state(
+                p.job(visit.job_id), _Evaluator(p, base).state_of(ins.technician_id))
+            assert best is not None
+            after = apply_insertion(p, base, ins)
+            job = p.job(visit.job_id)
+            assert best.score == after.objective - base.objective + p.drop_penalty(job)
+            checked += 1
+    assert checked >= 10
+

@@ -13,6 +13,7 @@ from dispatch import (
     Problem,
     Route,
     Technician,
+    TimeWindow,
     Unassigned,
     Visit,
     check_plan,
@@ -170,6 +171,23 @@ def test_objective_counts_travel_penalties_and_lateness() -> None:
     plan = one_route_plan(p, "t", ["a"])
     # travel 0->2->0 = 40; a ends at 30, 15 late at weight 10; b dropped.
     assert plan.objective == 40 + 15 * 10 + p.drop_penalty(p.job("b"))
+
+
+def test_objective_counts_waiting_from_ready_or_time_zero() -> None:
+    p = make_problem([tech("t", 0)], [Job("a", 2, 10, priority=1, ready=-30),
+                                      Job("b", 3, 10, ready=50)])
+    plan = one_route_plan(p, "t", ["a", "b"])
+    # travel 0->2->3->0 = 60; "a" starts at 20, waiting counted from 0 (not -30) at
+    # 0.1 x 2 per minute: 4; "b" starts at 40, before it was ready: nothing.
+    assert plan.objective == 60 + 4
+    assert p.time_cost(p.job("b"), 90) == 4  # 40 minutes at 0.1, rounded
+
+
+def test_objective_counts_promised_window_steeply() -> None:
+    p = make_problem([tech("t", 0)], [Job("a", 1, 10, promised_window=TimeWindow(0, 5))])
+    plan = one_route_plan(p, "t", ["a"])  # starts at 10: 5 minutes late
+    assert p.promise_window_weight() == p.base_drop_penalty() // 60
+    assert plan.objective == 20 + 5 * p.promise_window_weight()
 
 
 def test_objective_counts_broken_promises() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,9 @@ from dispatch import (
     Technician,
     TimeWindow,
     Unassigned,
+    Weights,
     check_plan,
+    plan_objective,
 )
 from dispatch.solver import (
     _SLOW_OR_IRRELEVANT_OPERATORS,
@@ -24,7 +27,7 @@ from dispatch.solver import (
     _prefilter,
     solve,
 )
-from tests.dispatch.conftest import make_problem, random_problem, tech
+from tests.dispatch.conftest import line_matrix, make_problem, random_problem, tech
 
 
 def planned(problem: Problem, initial: Plan | None = None) -> Plan:
@@ -236,6 +239,86 @@ def test_promised_window_is_kept() -> None:
     p = make_problem([tech("t", 0)], [Job("j", 1, 10, promised_window=TimeWindow(200, 230))])
     visit = planned(p).assignment_of("j")
     assert visit is not None and 200 <= visit[1].start <= 230
+
+
+def test_urgent_job_goes_to_the_technician_who_arrives_soonest() -> None:
+    # "near" is on site at node 2 until 200, then 10 minutes from the order: 20 more
+    # travel, serves at 210. "free" is idle at node 1: 40 more travel, serves at 20.
+    # Travel alone picks "near"; at 0.5 per minute of waiting (urgent: 0.1 x 5), 190
+    # minutes sooner are worth far more than 20 minutes of driving.
+    jobs = [Job("long", 2, 200, pinned_technician_id="near", pinned_start=0),
+            Job("urgent", 3, 30, priority=4, ready=0)]
+    techs = [tech("near", 2), tech("free", 1)]
+    assert tech_of(planned(make_problem(techs, jobs)), "urgent") == "free"
+    driving_only = make_problem(techs, jobs, weights=Weights(waiting=0))
+    assert tech_of(planned(driving_only), "urgent") == "near"
+
+
+def test_waiting_spreads_work_instead_of_one_long_day() -> None:
+    # Four 90-minute orders at node 4, waiting since 0, both technicians at node 0: one
+    # technician doing all four drives least (80 vs 160) but the last customer waits
+    # until 310 and that technician is back at 440 while the other never leaves.
+    jobs = [Job(f"o{k}", 4, 90, priority=2, ready=0) for k in range(4)]
+    techs = [tech("a", 0), tech("b", 0)]
+    driving_only = planned(make_problem(techs, jobs, weights=Weights(waiting=0)))
+    assert len([r for r in driving_only.routes if r.visits]) == 1
+    plan = planned(make_problem(techs, jobs))
+    sizes = sorted(len(r.visits) for r in plan.routes)
+    assert sizes == [2, 2]
+    assert max(r.end_time for r in plan.routes) == 260
+    assert max(v.start for r in plan.routes for v in r.visits) == 130
+
+
+def test_fitting_promised_window_is_kept_even_when_breaking_it_saves_travel() -> None:
+    # Travel is priced (200 per node, 10 minutes per node). "a" was promised 100-130 at
+    # node 1; serving it with "b" at 20 and driving on to "c" saves 1,600 of travel
+    # (no trip back to node 1) for 80 minutes early: worth it at the old 10 per minute,
+    # not at the default (a 60th of the drop penalty per minute).
+    jobs = [Job("b", 1, 10, windows=[(0, 30)]), Job("c", 5, 10, windows=[(60, 70)]),
+            Job("a", 1, 10, promised_window=TimeWindow(100, 130))]
+    techs = [Technician("t", 0, 0, 480, end_node=5)]
+    costs = [[20 * x for x in row] for row in line_matrix()]
+    p = Problem(tuple(techs), tuple(jobs), line_matrix(), costs=costs)
+    visit = planned(p).assignment_of("a")
+    assert visit is not None
+    assert 100 <= visit[1].start <= 130
+    weak = Problem(tuple(techs), tuple(jobs), line_matrix(), costs=costs,
+                   weights=Weights(promise_window=10))
+    found = planned(weak).assignment_of("a")
+    assert found is not None
+    assert found[1].start < 100
+
+
+def test_objective_with_waiting_matches_the_plan_objective() -> None:
+    p = random_problem(30, 3, seed=11, lunch=True)
+    jobs = []
+    for k, j in enumerate(p.jobs):
+        deadline = 200 + 10 * k if k % 3 == 0 else None
+        promised = TimeWindow(j.windows[0].start, j.windows[0].start + 60) if k % 7 == 0 else None
+        jobs.append(replace(j, ready=k * 7 - 60, priority=k % 4, sla_deadline=deadline,
+                            promised_window=promised))
+    p = replace(p, jobs=tuple(jobs))
+    plan = solve(p, time_limit_s=3.0, workers=1)
+    assert check_plan(p, plan) == []
+    assert plan.objective == plan_objective(p, plan)
+    no_waiting = replace(p, weights=Weights(waiting=0))
+    waited = sum(
+        round(p.waiting_weight(p.job(v.job_id)) * max(0, v.start - max(0, p.job(v.job_id).ready)))
+        for r in plan.routes for v in r.visits
+    )
+    assert waited > 0
+    assert plan.objective == plan_objective(no_waiting, plan) + waited
+
+
+def test_progress_with_soft_deadlines_does_not_abort() -> None:
+    # The iterated local search reports solutions whose start times are not fixed yet;
+    # reading their cost with Value() used to abort the whole process (a C++ CHECK).
+    p = random_problem(20, 3, seed=4)
+    p = replace(p, jobs=tuple(replace(j, sla_deadline=200, ready=0) for j in p.jobs))
+    messages: list[str] = []
+    plan = solve(p, time_limit_s=2.0, workers=1, progress=messages.append)
+    assert check_plan(p, plan) == []
+    assert any(": cost " in m for m in messages)
 
 
 def test_invalid_problem_raises() -> None:
