@@ -625,6 +625,8 @@ class Problem:
                 raise ProblemError(
                     f"job {j.id!r}: time window end {w.end} is before its start {w.start}"
                 )
+        if j.ready is not None and (isinstance(j.ready, bool) or not isinstance(j.ready, int)):
+            raise ProblemError(f"job {j.id!r}: ready {j.ready!r} is not an integer")
         pw = j.promised_window
         if pw is not None and pw.end < pw.start:
             raise ProblemError(
