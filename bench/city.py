@@ -260,10 +260,9 @@ def make_demo(*, orders: int = 20, seed: int = 0, service_min: int = 60,
     ]
     jobs = []
     for k in range(orders):
-        if rng.random() < 0.2:
-            ready = rng.randint(18 * 60, 24 * 60) - 24 * 60
-        else:
-            ready = rng.randint(7 * 60, 17 * 60)
+        # One order in five came in the evening before; the rest during the day.
+        evening = rng.random() < 0.2
+        ready = rng.randint(18 * 60, 24 * 60) - 24 * 60 if evening else rng.randint(7 * 60, 17 * 60)
         priority, sla = _pick_priority(rng.random())
         window = (max(ready, day_start), day_end)
         if rng.random() < appointment_share:

@@ -347,10 +347,7 @@ def run_pyvrp(
 def _fields(cls: type) -> dict[str, dataclasses.Field]:
     if dataclasses.is_dataclass(cls):
         return {f.name: f for f in dataclasses.fields(cls)}
-    return {
-        name: None  # type: ignore[misc]
-        for name in inspect.signature(cls).parameters
-    }
+    return dict.fromkeys(inspect.signature(cls).parameters)  # type: ignore[return-value]
 
 
 def _build(cls: type, wanted: dict[str, Any], aliases: dict[str, tuple[str, ...]]) -> Any:

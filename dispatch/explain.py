@@ -41,8 +41,8 @@ def explain_job(problem: Problem, plan: Plan, job_id: str) -> Explanation:
     -------
     Explanation
         ``chosen_technician_id`` (``None`` if unassigned) and one candidate per
-        compared technician (see ``NEAREST``), in problem order: for the chosen one, the job's actual arrival and the travel
-        cost it adds to its route; for the others, their cheapest feasible
+        compared technician (see ``NEAREST``), in problem order: for the chosen one, the
+        job's actual arrival and the travel cost it adds to its route; for the others, their cheapest feasible
         insertion, or why there is none.
     """
     ev = _Evaluator(problem, plan)

@@ -385,8 +385,7 @@ def _check_route(
         prev_node = job.node
         prev_end = v.end
     for job in problem.jobs:
-        if job.locked and job.pinned_technician_id == tid and visits:
-            if visits[0].job_id != job.id:
+        if job.locked and job.pinned_technician_id == tid and visits and visits[0].job_id != job.id:
                 errs.append(f"{tid}: locked job {job.id!r} must be the first stop")
     travel = d[prev_node][tech.home_node]
     travel_total += travel

@@ -30,7 +30,8 @@ if not __package__:
     if "mobile" not in sys.modules:
         _spec = importlib.util.spec_from_file_location(
             "mobile", os.path.join(_here, "__init__.py"), submodule_search_locations=[_here])
-        assert _spec is not None and _spec.loader is not None
+        assert _spec is not None
+        assert _spec.loader is not None
         _package = importlib.util.module_from_spec(_spec)
         sys.modules["mobile"] = _package
         _spec.loader.exec_module(_package)

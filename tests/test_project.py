@@ -59,7 +59,8 @@ def test_compose_describes_the_production_set():
     for name in ("web", "worker", "beat"):
         service = services[name]
         env = service["environment"]
-        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert "@postgres:5432/" in env["DATABASE_URL"]
         assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
@@ -73,7 +74,8 @@ def test_compose_describes_the_production_set():
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():
     lines = [line.strip() for line in (REPO / "README.md").read_text().splitlines()[:6]]
-    assert "make run" in lines and "make test" in lines
+    assert "make run" in lines
+    assert "make test" in lines
     ci = (REPO / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "CI=true" in ci

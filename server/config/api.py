@@ -12,7 +12,8 @@ from server.accounts.api import router as accounts_router
 from server.accounts.auth import TokenAuth
 from server.common.exceptions import ApplicationError
 from server.scheduling.api import router as scheduling_router
-from server.workorders.api import mobile_router, router as work_orders_router
+from server.workorders.api import mobile_router
+from server.workorders.api import router as work_orders_router
 
 api = NinjaAPI(
     title="Fixroute API",

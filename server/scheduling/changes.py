@@ -40,6 +40,12 @@ def _get(work_order_id: int) -> WorkOrder:
     return work_order
 
 
+def _locked(work_order_id: int) -> WorkOrder:
+    """The order, row-locked (its technician's lock is taken first by the caller)."""
+    return WorkOrder.objects.select_for_update(of=("self",), no_key=True).select_related("technician").get(
+        pk=work_order_id)
+
+
 def _lock_fleet() -> None:
     """Changes that take an order off a route and place it again may touch any technician: lock
     them all first, in id order (staff changes are rare; placements wait a moment)."""
@@ -153,7 +159,7 @@ def work_order_pin(
     """Pin an order to its technician (re-plans keep it there), or unpin it."""
     work_order = _get(work_order_id)
     work_order_services.technicians_lock([work_order.technician_id])
-    work_order = WorkOrder.objects.select_for_update(of=("self",), no_key=True).select_related("technician").get(pk=work_order_id)
+    work_order = _locked(work_order_id)
     if pinned and (work_order.technician_id is None or work_order.status != Status.SCHEDULED):
         raise Conflict(f"{work_order.reference} is not scheduled with a technician; assign it first")
     if work_order.pinned == pinned and (not pinned or work_order.pinned_start == start):
@@ -195,7 +201,7 @@ def work_order_reschedule(
         work_order_services.work_order_transition(
             work_order_id=work_order.pk, to_status=Status.NEW, actor=actor,
             text=f"Taken off the plan to be rescheduled: {reason}")
-    work_order = WorkOrder.objects.select_for_update(of=("self",), no_key=True).select_related("technician").get(pk=work_order_id)
+    work_order = _locked(work_order_id)
     work_order.window_start, work_order.window_end = window_start, window_end
     work_order.version += 1
     work_order.save(update_fields=["window_start", "window_end", "version", "updated_at"])

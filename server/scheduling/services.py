@@ -235,8 +235,7 @@ def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
     """Create an order and place it at once; the caller gets the assignment back."""
     with transaction.atomic(savepoint=False):
         work_order = work_order_services.work_order_create(**create_kwargs)
-        work_order = work_order_dispatch(work_order_id=work_order.pk)
-    return work_order
+        return work_order_dispatch(work_order_id=work_order.pk)
 
 
 def _place(

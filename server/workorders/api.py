@@ -150,7 +150,9 @@ def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> HttpStatus:
 
 
 @router.get("", response=list[WorkOrderOut])
-def work_order_list(request: HttpRequest, status: str | None = None, day: dt.date | None = None) -> list[dict[str, Any]]:
+def work_order_list(
+    request: HttpRequest, status: str | None = None, day: dt.date | None = None,
+) -> list[dict[str, Any]]:
     return [_work_order_out(wo) for wo in selectors.work_order_list(user=request.auth, status=status, day=day)]
 
 

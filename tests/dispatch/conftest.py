@@ -17,6 +17,9 @@ from dispatch import Break, Job, Problem, Technician, Weights
 N_NODES = 8
 
 
+DEFAULT_WEIGHTS = Weights()
+
+
 def line_matrix(n: int = N_NODES, step: int = 10) -> list[list[int]]:
     """Travel times along a line."""
     return [[step * abs(i - j) for j in range(n)] for i in range(n)]
@@ -27,7 +30,7 @@ def make_problem(
     jobs: Sequence[Job],
     n: int = N_NODES,
     *,
-    weights: Weights = Weights(),
+    weights: Weights = DEFAULT_WEIGHTS,
 ) -> Problem:
     """A problem on the line matrix, 08:00-based."""
     return Problem(tuple(techs), tuple(jobs), line_matrix(n), weights=weights, minute_zero=480)

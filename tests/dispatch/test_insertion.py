@@ -59,7 +59,8 @@ def test_respects_skills_windows_and_max_jobs() -> None:
     plan = plan_of(p, {"near": ["busy"]})
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "skilled"
-    assert ins.start is not None and 100 <= ins.start <= 120
+    assert ins.start is not None
+    assert 100 <= ins.start <= 120
     reasons = {c.technician_id: c.reason for c in ins.candidates}
     assert "no skill 'gas'" in reasons["near"]
     assert "no skill 'gas'" in reasons["idle"]
@@ -73,7 +74,8 @@ def test_reports_full_technician_as_nearer_but_fully_booked() -> None:
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "far"
     near = next(c for c in ins.candidates if c.technician_id == "near")
-    assert not near.feasible and near.reason.startswith("nearer but fully booked")
+    assert not near.feasible
+    assert near.reason.startswith("nearer but fully booked")
 
 
 def test_window_reason_names_arrival_and_window_end() -> None:
@@ -92,7 +94,8 @@ def test_keeps_existing_windows() -> None:
                      [Job("tight", 4, 10, windows=[(40, 45)]), Job("new", 1, 30)])
     plan = plan_of(p, {"t": ["tight"]})
     ins = insert_job(p, plan, "new")
-    assert ins.technician_id == "t" and ins.position == 1
+    assert ins.technician_id == "t"
+    assert ins.position == 1
     assert check_plan(p, apply_insertion(p, plan, ins)) == []
 
 
@@ -106,7 +109,8 @@ def test_respects_locked_first_stop() -> None:
     assert ins.position == 1
     new = apply_insertion(p, plan, ins)
     route = new.route_of("t")
-    assert route is not None and route.job_ids == ("lock", "new")
+    assert route is not None
+    assert route.job_ids == ("lock", "new")
     assert check_plan(p, new) == []
 
 
@@ -131,7 +135,8 @@ def test_break_can_move_to_either_side_of_the_new_job() -> None:
     new = apply_insertion(p, plan, ins)
     assert check_plan(p, new) == []
     route = new.route_of("t")
-    assert route is not None and route.break_start is not None
+    assert route is not None
+    assert route.break_start is not None
 
 
 def test_sla_deadline_prefers_earliest_technician() -> None:
@@ -144,7 +149,8 @@ def test_sla_deadline_prefers_earliest_technician() -> None:
     ins = insert_job(p, plan, "urgent")
     assert ins.technician_id == "fast"
     cheap = next(c for c in ins.candidates if c.technician_id == "cheap")
-    assert cheap.feasible and cheap.lateness == 190
+    assert cheap.feasible
+    assert cheap.lateness == 190
     assert insert_job(p, plan, "urgent", prefer_earliest=True).technician_id == "fast"
 
 
@@ -191,7 +197,8 @@ def test_every_technician_is_a_candidate(basic: Problem) -> None:
 def test_idle_technician_is_used_from_home() -> None:
     p = make_problem([Technician("t", 2, 0, 480, end_node=0)], [Job("new", 3, 10)])
     ins = insert_job(p, plan_of(p, {}), "new")
-    assert ins.technician_id == "t" and ins.arrival == 10
+    assert ins.technician_id == "t"
+    assert ins.arrival == 10
     assert ins.added_travel == 10 + 30
 
 
@@ -246,7 +253,8 @@ def test_a_closed_technician_gets_no_new_job_and_says_why() -> None:
 
     assert ins.technician_id == "east"
     west = next(c for c in ins.candidates if c.technician_id == "west")
-    assert not west.feasible and west.reason == "over-booked"
+    assert not west.feasible
+    assert west.reason == "over-booked"
 
 
 def test_insertion_counts_the_delay_it_causes_to_later_jobs() -> None:

@@ -109,7 +109,9 @@ def test_sparse_matrix_reads_stored_legs_and_a_default_elsewhere() -> None:
 
     m = SparseMatrix(3, default=10**6)
     m.set(0, 2, 7)
-    assert m[0][2] == 7 and m[2][0] == 10**6 and m[1][1] == 0
+    assert m[0][2] == 7
+    assert m[2][0] == 10**6
+    assert m[1][1] == 0
     assert list(m) == [(0, 10**6, 7), (10**6, 0, 10**6), (10**6, 10**6, 0)]
     problem = Problem((tech("t"),), (Job("j", 2, 10),), m)
     assert problem.durations is m  # not copied into a full matrix

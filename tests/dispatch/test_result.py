@@ -209,6 +209,8 @@ def test_idle_technician_route_is_valid_and_free() -> None:
 def test_assignment_lookup(simple: Problem) -> None:
     plan = one_route_plan(simple, "t", ["x", "y"])
     found = plan.assignment_of("y")
-    assert found is not None and found[0] == "t" and isinstance(found[1], Visit)
+    assert found is not None
+    assert found[0] == "t"
+    assert isinstance(found[1], Visit)
     assert plan.assignment_of("z") is None
     assert plan.routed_job_ids == {"x", "y"}

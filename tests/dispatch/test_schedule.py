@@ -23,7 +23,8 @@ def test_leaves_just_in_time_and_waits_for_windows() -> None:
     assert route is not None
     assert route.start_time == 80  # 20 minutes before the window opens
     assert [(v.arrival, v.start, v.end) for v in route.visits] == [(100, 100, 110), (120, 120, 130)]
-    assert route.end_time == 160 and route.travel_total == 60
+    assert route.end_time == 160
+    assert route.travel_total == 60
 
 
 def test_infeasible_sequence_returns_none() -> None:
@@ -35,7 +36,8 @@ def test_break_taken_en_route_delays_arrival() -> None:
     p = make_problem([tech("t", 0, lunch=Break(0, 10, 30))], [Job("a", 3, 10)])
     route = build_route(p, p.technicians[0], [p.job("a")], break_gap=0)
     assert route is not None
-    assert route.break_start == 0 and route.visits[0].arrival == 60
+    assert route.break_start == 0
+    assert route.visits[0].arrival == 60
     assert break_gap_of(route) == 0
     assert check_plan(p, Plan((route,), (), 0)) == []
 
@@ -45,11 +47,13 @@ def test_break_gap_search_finds_a_feasible_gap(lunch_problem: Problem) -> None:
     jobs = list(lunch_problem.jobs)
     assert build_route(lunch_problem, t, jobs, break_gap=0) is None  # lunch opens at 120
     route = build_route(lunch_problem, t, jobs)
-    assert route is not None and break_gap_of(route) == 1
+    assert route is not None
+    assert break_gap_of(route) == 1
     assert check_plan(lunch_problem, Plan((route,), (), 0)) == []
 
 
 def test_waits_for_the_promised_window_when_possible() -> None:
     p = make_problem([tech("t", 0)], [Job("a", 1, 10, promised_window=TimeWindow(60, 90))])
     route = build_route(p, p.technicians[0], [p.job("a")])
-    assert route is not None and route.visits[0].start == 60
+    assert route is not None
+    assert route.visits[0].start == 60

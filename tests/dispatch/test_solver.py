@@ -85,14 +85,16 @@ def test_unskilled_job_is_reported_not_dropped() -> None:
 def test_time_window_is_respected() -> None:
     p = make_problem([tech("t", 0)], [Job("late", 1, 10, windows=[(300, 320)])])
     visit = planned(p).assignment_of("late")
-    assert visit is not None and 300 <= visit[1].start <= 320
+    assert visit is not None
+    assert 300 <= visit[1].start <= 320
 
 
 def test_second_window_is_used_when_first_is_unreachable() -> None:
     # Arrival is at 50 at the earliest: the first window [0, 20] is gone.
     p = make_problem([tech("t", 0)], [Job("j", 5, 10, windows=[(0, 20), (200, 220)])])
     visit = planned(p).assignment_of("j")
-    assert visit is not None and 200 <= visit[1].start <= 220
+    assert visit is not None
+    assert 200 <= visit[1].start <= 220
 
 
 def test_windows_drive_the_order() -> None:
@@ -102,14 +104,17 @@ def test_windows_drive_the_order() -> None:
          Job("near_later", 1, 10, windows=[(200, 300)])],
     )
     route = planned(p).route_of("t")
-    assert route is not None and route.job_ids == ("far_first", "near_later")
+    assert route is not None
+    assert route.job_ids == ("far_first", "near_later")
 
 
 def test_lunch_break_is_scheduled(lunch_problem: Problem) -> None:
     plan = planned(lunch_problem)
     route = plan.route_of("ann")
-    assert route is not None and len(route.visits) == 3
-    assert route.break_start is not None and 120 <= route.break_start <= 150
+    assert route is not None
+    assert len(route.visits) == 3
+    assert route.break_start is not None
+    assert 120 <= route.break_start <= 150
     for v in route.visits:
         assert v.end <= route.break_start or v.start >= route.break_start + 60
 
@@ -135,14 +140,16 @@ def test_pinned_technician_is_respected() -> None:
 def test_pinned_start_is_respected() -> None:
     p = make_problem([tech("t", 0)], [Job("j", 1, 10, pinned_start=123)])
     visit = planned(p).assignment_of("j")
-    assert visit is not None and visit[1].start == 123
+    assert visit is not None
+    assert visit[1].start == 123
 
 
 def test_pin_to_unskilled_technician_is_reported() -> None:
     p = make_problem([tech("a"), tech("b", skills={"x"})],
                      [Job("j", 1, 10, skills={"x"}, pinned_technician_id="a")])
     entry = planned(p).unassigned_of("j")
-    assert entry is not None and entry.code == "pin_conflict"
+    assert entry is not None
+    assert entry.code == "pin_conflict"
 
 
 def test_locked_job_stays_first_with_its_technician() -> None:
@@ -153,7 +160,8 @@ def test_locked_job_stays_first_with_its_technician() -> None:
         [Job("on_way", 6, 10, locked=True, pinned_technician_id="a"), Job("near", 1, 10)],
     )
     route = planned(p).route_of("a")
-    assert route is not None and route.job_ids[0] == "on_way"
+    assert route is not None
+    assert route.job_ids[0] == "on_way"
 
 
 def test_max_jobs_is_respected() -> None:
@@ -191,14 +199,16 @@ def test_shift_end_including_return_is_respected() -> None:
 def test_job_outside_every_shift_is_reported_infeasible() -> None:
     p = make_problem([Technician("a", 0, 0, 100)], [Job("late", 1, 10, windows=[(300, 400)])])
     entry = planned(p).unassigned_of("late")
-    assert entry is not None and entry.code == "infeasible"
+    assert entry is not None
+    assert entry.code == "infeasible"
 
 
 def test_available_from_delays_the_start() -> None:
     p = make_problem([Technician("a", 3, 0, 480, end_node=0, available_from=200)],
                      [Job("j", 4, 10)])
     route = planned(p).route_of("a")
-    assert route is not None and route.start_time >= 200
+    assert route is not None
+    assert route.start_time >= 200
     assert route.visits[0].arrival == route.start_time + 10
 
 
@@ -226,7 +236,8 @@ def test_sla_deadline_reorders_jobs() -> None:
         [Job("near", 1, 60), Job("urgent", 5, 60, sla_deadline=120)],
     )
     route = planned(p).route_of("t")
-    assert route is not None and route.job_ids[0] == "urgent"
+    assert route is not None
+    assert route.job_ids[0] == "urgent"
 
 
 def test_promised_technician_is_kept_when_cheap_to_keep() -> None:
@@ -238,7 +249,8 @@ def test_promised_technician_is_kept_when_cheap_to_keep() -> None:
 def test_promised_window_is_kept() -> None:
     p = make_problem([tech("t", 0)], [Job("j", 1, 10, promised_window=TimeWindow(200, 230))])
     visit = planned(p).assignment_of("j")
-    assert visit is not None and 200 <= visit[1].start <= 230
+    assert visit is not None
+    assert 200 <= visit[1].start <= 230
 
 
 def test_urgent_job_goes_to_the_technician_who_arrives_soonest() -> None:
@@ -369,7 +381,8 @@ def test_search_parameters_switch_operators_off(basic: Problem) -> None:
     params = model.parameters(_Config("w", 0, "PARALLEL_CHEAPEST_INSERTION", ils=True), 1.0, False)
     ops = params.local_search_operators
     assert all(getattr(ops, name) == 2 for name in _SLOW_OR_IRRELEVANT_OPERATORS)
-    assert ops.use_make_inactive == 3 and ops.use_relocate == 3
+    assert ops.use_make_inactive == 3
+    assert ops.use_relocate == 3
     ruin = params.iterated_local_search_parameters.ruin_recreate_parameters.ruin_strategies
     assert ruin[0].HasField("sisr")
 
@@ -383,7 +396,8 @@ def test_a_big_day_gets_a_first_plan_early_and_never_ends_worse(monkeypatch) -> 
     plan = solve(p, time_limit_s=1.0, workers=1, progress=messages.append, explain=False)
     assert check_plan(p, plan) == []
     first = [m for m in messages if m.startswith("first plan: cost ")]
-    assert len(first) == 1 and messages.index(first[0]) < messages.index(
+    assert len(first) == 1
+    assert messages.index(first[0]) < messages.index(
         next(m for m in messages if m.startswith("worker 0: objective")))
     # A day with nothing planned yet (the server's first re-plan passes its empty plan) too.
     nothing = Plan((), tuple(Unassigned(j.id, "unplanned", "new") for j in p.jobs), 0)

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# The Kivy window fixtures, for tests that drive the technician app against a live server.
+from tests.kivy_driver import kivy_window, technician_app, ui  # noqa: E402, F401
+
 REPO = Path(__file__).resolve().parents[2]
 
 

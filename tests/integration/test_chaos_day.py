@@ -138,8 +138,10 @@ def test_a_day_of_chaos(crowd, live_server):
     assert CallRecord.objects.count() == CALLS
     assert len({body["work_order"]["id"] for _, _, body in outcomes["calls"]}) == WorkOrder.objects.count()
     assert WorkOrder.objects.count() == CALLS - CallRecord.objects.filter(outcome="joined").count()
-    assert outcomes["replans"] and all(violations == [] for violations, *_ in outcomes["replans"])
-    assert outcomes["taps"] and outcomes["staff"]
+    assert outcomes["replans"]
+    assert all(violations == [] for violations, *_ in outcomes["replans"])
+    assert outcomes["taps"]
+    assert outcomes["staff"]
     no_500 = {code for code, *_ in outcomes["taps"] + outcomes["staff"]} - {"ok", "cancel", "assign"}
     assert no_500 <= {"job_in_progress", "invalid_transition", "validation", "conflict", "forbidden",
                       "not_found"}, no_500

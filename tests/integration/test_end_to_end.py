@@ -21,7 +21,6 @@ from server.intake.models import CallRecord
 from server.scheduling.travel import travel_minutes
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 from tests import factories
-from tests.kivy_driver import kivy_window, technician_app, ui  # noqa: F401
 
 pytestmark = [pytest.mark.ui, pytest.mark.django_db(transaction=True)]
 
@@ -72,7 +71,8 @@ def expected_eta(customer) -> int:
 def test_call_to_sms_on_real_services(city, live_server, technician_app, celery_worker_process):
     assert "postgresql" in settings.DATABASES["default"]["ENGINE"]
     status, twiml = ring(live_server, "CA" + "a" * 32)
-    assert status == 200 and b"<Say" in twiml
+    assert status == 200
+    assert b"<Say" in twiml
     order = WorkOrder.objects.get()
     assert order.status == Status.SCHEDULED
     assert order.technician == city["near"]
@@ -93,7 +93,8 @@ def test_call_to_sms_on_real_services(city, live_server, technician_app, celery_
     assert message.to == "+8613800138001"
     assert message.customer_id == city["customer"].pk
     assert message.body == f"【品牌】您的工程师张师傅已出发，预计{expected_eta(city['customer'])}分钟后到达"
-    assert message.provider == "console" and message.provider_message_id
+    assert message.provider == "console"
+    assert message.provider_message_id
     log = celery_worker_process["log"].read_text()
     assert "notifications.tasks.sms_send" in log
 
@@ -102,7 +103,8 @@ def test_the_same_call_and_the_same_tap_twice(city, live_server, technician_app,
     call_sid = "CA" + "b" * 32
     assert ring(live_server, call_sid)[0] == 200
     assert ring(live_server, call_sid)[0] == 200
-    assert WorkOrder.objects.count() == 1 and CallRecord.objects.count() == 1
+    assert WorkOrder.objects.count() == 1
+    assert CallRecord.objects.count() == 1
     order = WorkOrder.objects.get()
 
     phone = technician_app(live_server.url, location=FixedLocation(*PHONE_AT))

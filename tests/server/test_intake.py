@@ -49,7 +49,8 @@ def test_signed_call_from_known_customer_creates_an_order_for_the_nearest_skille
     response = post_twilio(client, twilio_params())
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/xml")
-    assert b"<Response>" in response.content and b"<Say" in response.content
+    assert b"<Response>" in response.content
+    assert b"<Say" in response.content
     order = WorkOrder.objects.get()
     assert order.customer == customer
     assert order.site == customer.sites.get()
@@ -63,11 +64,15 @@ def test_signed_call_from_known_customer_creates_an_order_for_the_nearest_skille
     names = {row["technician"]: row for row in explanation["candidates"]}
     assert explanation["chosen"] == "张伟"
     assert names["刘洋"]["skill_ok"] is False
-    assert names["李强"]["feasible"] is True and not names["李强"]["chosen"]
+    assert names["李强"]["feasible"] is True
+    assert not names["李强"]["chosen"]
     texts = " ".join(order.events.values_list("text", flat=True))
-    assert "刘洋" in texts and "张伟" in texts
+    assert "刘洋" in texts
+    assert "张伟" in texts
     call = CallRecord.objects.get()
-    assert call.work_order == order and call.outcome == "created" and call.caller_phone == "+8613800138001"
+    assert call.work_order == order
+    assert call.outcome == "created"
+    assert call.caller_phone == "+8613800138001"
 
 
 def test_forged_signature_is_refused_and_creates_nothing(client, crew):
@@ -137,7 +142,8 @@ def test_unknown_number_creates_an_order_flagged_for_staff(client, crew):
     order = WorkOrder.objects.get()
     assert order.needs_review is True
     assert order.status == Status.NEW  # no address yet: a dispatcher places it once staff complete it
-    assert order.customer.phone == "+8613912345678" and order.customer.needs_review
+    assert order.customer.phone == "+8613912345678"
+    assert order.customer.needs_review
     assert "no map location" in " ".join(order.events.values_list("text", flat=True))
 
 
@@ -170,9 +176,11 @@ def test_cti_call_creates_and_dispatches_an_order(client, cti):
     assert body["outcome"] == "created"
     assert body["work_order"]["technician"] == "张伟"
     order = WorkOrder.objects.get()
-    assert "净水器漏水" in order.problem and "IVR choice: 2" in order.problem
+    assert "净水器漏水" in order.problem
+    assert "IVR choice: 2" in order.problem
     again = post_cti(client, {"call_id": "cti-1", "caller": "13800138001"})
-    assert again.status_code == 200 and again.json()["repeated_request"] is True
+    assert again.status_code == 200
+    assert again.json()["repeated_request"] is True
     assert WorkOrder.objects.count() == 1
 
 
@@ -188,7 +196,8 @@ def test_cti_bad_input_gets_a_clear_error_and_changes_nothing(client, cti, body,
     response = post_cti(client, body)
     assert response.status_code == status
     assert message in response.json()["message"]
-    assert WorkOrder.objects.count() == 0 and CallRecord.objects.count() == 0
+    assert WorkOrder.objects.count() == 0
+    assert CallRecord.objects.count() == 0
 
 
 def test_cti_wrong_token_is_refused(client, cti):

@@ -52,7 +52,8 @@ def test_login_returns_a_token_and_the_technician(client, day):
     assert body["technician"] == {"id": day["zhang"].pk, "name": "张伟"}
     wrong = client.post("/api/auth/token", {"username": "zhang", "password": "nope"},
                         content_type="application/json")
-    assert wrong.status_code == 401 and "Wrong username or password" in wrong.json()["message"]
+    assert wrong.status_code == 401
+    assert "Wrong username or password" in wrong.json()["message"]
 
 
 def test_jobs_need_a_token(client, day):
@@ -99,7 +100,8 @@ def test_english_customers_get_english(client, day):
     token = login(client, "zhang")["token"]
     tap(client, token, day["order"].pk, "on_my_way")
     body = SmsMessage.objects.get().body
-    assert "on the way" in body and "minutes" in body
+    assert "on the way" in body
+    assert "minutes" in body
 
 
 def test_a_repeated_tap_is_one_event_and_one_sms(client, day):
@@ -108,7 +110,8 @@ def test_a_repeated_tap_is_one_event_and_one_sms(client, day):
     first = tap(client, token, day["order"].pk, "on_my_way", event_id=event_id)
     second = tap(client, token, day["order"].pk, "on_my_way", event_id=event_id)
     assert first.status_code == second.status_code == 200
-    assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
+    assert first.json()["duplicate"] is False
+    assert second.json()["duplicate"] is True
     assert WorkOrderEvent.objects.filter(client_event_id=event_id).count() == 1
     assert SmsMessage.objects.count() == 1
 
@@ -122,7 +125,8 @@ def test_arrived_and_done_send_their_own_texts_and_keep_device_time(client, day)
     kinds = list(SmsMessage.objects.order_by("id").values_list("kind", flat=True))
     assert kinds == ["on_my_way", "arrived", "done"]
     event = order.events.filter(to_status=Status.ON_SITE).get()
-    assert event.device_time is not None and event.actor_label == "张伟"
+    assert event.device_time is not None
+    assert event.actor_label == "张伟"
 
 
 def test_a_tap_on_another_technicians_order_is_refused_and_changes_nothing(client, day):

@@ -41,7 +41,8 @@ def test_the_first_planned_arrival_becomes_a_promised_window(settings):
     settings.PROMISE_WINDOW_MINUTES = 60
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
     order = dispatched(31.24, 121.48, phone="+8613800139001")
-    assert order.status == Status.SCHEDULED and order.technician == zhang
+    assert order.status == Status.SCHEDULED
+    assert order.technician == zhang
     assert order.promised_start <= order.planned_arrival <= order.promised_end
     assert order.promised_end - order.promised_start == dt.timedelta(minutes=60)
     assert timezone.localtime(order.promised_start).minute % 15 == 0
@@ -68,9 +69,11 @@ def test_a_replan_that_moves_an_order_to_another_technician_says_so_with_the_rea
     zhang.save(update_fields=["active"])
     summary = services.day_replan(time_limit_s=1.0, workers=1)
     order.refresh_from_db()
-    assert order.technician == wang and summary.stale == []
+    assert order.technician == wang
+    assert summary.stale == []
     moved = WorkOrderEvent.objects.get(work_order=order, kind=EventKind.MOVED)
-    assert moved.text.startswith("re-plan: 张伟 ") and " → 王磊 " in moved.text
+    assert moved.text.startswith("re-plan: 张伟 ")
+    assert " → 王磊 " in moved.text
     assert moved.data["previous_technician_id"] == zhang.pk
 
 
@@ -96,7 +99,8 @@ def test_a_promise_that_can_no_longer_be_kept_is_flagged_with_the_reason():
                                    end=past + dt.timedelta(hours=1), reason="test: promised this morning")
     summary = services.day_replan(time_limit_s=1.0, workers=1)
     order.refresh_from_db()
-    assert order.promise_at_risk and "promised" in order.promise_risk_reason
+    assert order.promise_at_risk
+    assert "promised" in order.promise_risk_reason
     assert any(line.startswith(order.reference) for line in summary.promises_at_risk)
     risk = WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE).last()
     assert risk.data["outcome"] == "promise_at_risk"
@@ -113,7 +117,8 @@ def test_a_second_on_my_way_is_refused_while_another_job_is_in_progress():
     with pytest.raises(JobInProgress) as refused:
         wo_services.work_order_technician_event(technician=zhang, client_event_id="b",
                                                 work_order_id=second.pk, action="on_my_way", device_time=now)
-    assert refused.value.status_code == 409 and first.reference in refused.value.message
+    assert refused.value.status_code == 409
+    assert first.reference in refused.value.message
     second.refresh_from_db()
     assert second.status == Status.SCHEDULED
     assert len([m for m in memory.sent if m.to == second.customer.phone]) == 0
@@ -128,7 +133,8 @@ def test_a_replan_plans_everything_else_when_a_technician_has_two_jobs_on_the_wa
     WorkOrder.objects.filter(pk__in=[o.pk for o in on_zhang]).update(status=Status.EN_ROUTE, technician=zhang)
     summary = services.day_replan(time_limit_s=1.0, workers=1)
     assert summary.violations == []
-    assert len(summary.inconsistencies) == 1 and "in progress" in summary.inconsistencies[0]
+    assert len(summary.inconsistencies) == 1
+    assert "in progress" in summary.inconsistencies[0]
     rest = [o for o in orders if o not in on_zhang]
     assert all(WorkOrder.objects.get(pk=o.pk).status == Status.SCHEDULED for o in rest)
 
@@ -205,7 +211,8 @@ def test_could_not_complete_puts_the_order_on_hold_with_a_follow_up():
                                             action="could_not_complete", device_time=now, reason="needs_parts",
                                             note="compressor")
     order.refresh_from_db()
-    assert order.status == Status.ON_HOLD and order.technician is None
+    assert order.status == Status.ON_HOLD
+    assert order.technician is None
     assert order.hold_reason == "Could not complete: needs parts — compressor"
     assert order.follow_up_on == timezone.localdate() + dt.timedelta(days=1)
     assert WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,

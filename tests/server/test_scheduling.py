@@ -41,11 +41,13 @@ def test_replan_assigns_every_order_with_skills_and_a_valid_plan():
     techs, orders = seeded_day()
     summary = services.day_replan(time_limit_s=1.0, workers=1)
     assert summary.violations == []
-    assert summary.assigned == len(orders) and summary.unassigned == {}
+    assert summary.assigned == len(orders)
+    assert summary.unassigned == {}
     for order in WorkOrder.objects.select_related("technician", "required_skill"):
         assert order.status == Status.SCHEDULED
         assert order.required_skill.code in set(order.technician.skills.values_list("code", flat=True))
-        assert order.planned_arrival is not None and order.route_position >= 1
+        assert order.planned_arrival is not None
+        assert order.route_position >= 1
         assert order.assignment_explanation["chosen"] == order.technician.name
     snapshot = snapshot_build()
     assert check_plan(snapshot.problem, current_plan(snapshot)) == []
@@ -61,7 +63,8 @@ def test_an_order_on_the_way_never_moves_and_comes_first():
     work_order_transition(work_order_id=moving.pk, to_status=Status.EN_ROUTE)
     services.day_replan(time_limit_s=1.0, workers=1)
     moving.refresh_from_db()
-    assert moving.technician == busiest and moving.status == Status.EN_ROUTE
+    assert moving.technician == busiest
+    assert moving.status == Status.EN_ROUTE
     assert moving.route_position == 1
 
 
@@ -85,7 +88,8 @@ def test_an_order_nobody_can_do_stays_new_with_the_reason():
     order = services.work_order_create_and_dispatch(
         customer=customer, site=customer.sites.get(), problem="boiler", required_skill=factories.skill("gas")
     )
-    assert order.status == Status.NEW and order.technician is None
+    assert order.status == Status.NEW
+    assert order.technician is None
     note = order.events.filter(text__startswith="Not dispatched").get()
     assert "gas" in note.text
 
@@ -111,13 +115,15 @@ def test_shift_occurrence_handles_night_and_round_the_clock_shifts():
     now = dt.datetime(2026, 11, 22, 23, 30, tzinfo=tz)
     night = factories.technician(shift=(dt.time(22, 0), dt.time(6, 0)))
     start, end = shift_occurrence(night, now=now)
-    assert start == dt.datetime(2026, 11, 22, 22, 0, tzinfo=tz) and end == dt.datetime(2026, 11, 23, 6, 0, tzinfo=tz)
+    assert start == dt.datetime(2026, 11, 22, 22, 0, tzinfo=tz)
+    assert end == dt.datetime(2026, 11, 23, 6, 0, tzinfo=tz)
     day_shift = factories.technician(shift=(dt.time(8, 0), dt.time(18, 0)))
     start, _ = shift_occurrence(day_shift, now=now)
     assert start == dt.datetime(2026, 11, 23, 8, 0, tzinfo=tz)  # tonight's is over: tomorrow's
     always = factories.technician(shift=(dt.time(0, 0), dt.time(0, 0)))
     start, end = shift_occurrence(always, now=now)
-    assert end - start == dt.timedelta(hours=24) and start <= now < end
+    assert end - start == dt.timedelta(hours=24)
+    assert start <= now < end
 
 
 def test_replan_command_prints_progress_and_draws_the_routes(tmp_path, capsys):
@@ -127,7 +133,8 @@ def test_replan_command_prints_progress_and_draws_the_routes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Planning 6 orders for 3 technicians" in out
     assert "6/6 assigned" in out
-    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size > 10_000
 
 
 def test_retime_writes_every_change_in_one_statement():
@@ -137,7 +144,8 @@ def test_retime_writes_every_change_in_one_statement():
     untouched.refresh_from_db()
     first.refresh_from_db()
     second.refresh_from_db()
-    arrival = timezone.make_aware(dt.datetime(2026, 12, 1, 23, 30))  # local 23:30, a date boundary in UTC
+    # Local 23:30: a date boundary in UTC.
+    arrival = dt.datetime(2026, 12, 1, 23, 30, tzinfo=timezone.get_current_timezone())
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -155,7 +163,8 @@ def test_retime_writes_every_change_in_one_statement():
     second.refresh_from_db()
     assert (first.route_position, first.planned_arrival) == (7, arrival)
     assert first.scheduled_day == dt.date(2026, 12, 1)
-    assert second.route_position == 8 and second.scheduled_day == dt.date(2026, 12, 2)
+    assert second.route_position == 8
+    assert second.scheduled_day == dt.date(2026, 12, 2)
     before = untouched.updated_at, untouched.route_position, untouched.planned_arrival
     untouched.refresh_from_db()
     assert (untouched.updated_at, untouched.route_position, untouched.planned_arrival) == before
@@ -186,16 +195,18 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
         tech.max_jobs_per_day = 0
         tech.save()
     placed = services.work_order_dispatch(work_order_id=order.pk)
-    assert placed.technician == far and placed.status == Status.SCHEDULED
+    assert placed.technician == far
+    assert placed.status == Status.SCHEDULED
     names = [row["technician"] for row in placed.assignment_explanation["candidates"]]
-    assert "远" in names and "近一" in names
+    assert "远" in names
+    assert "近一" in names
 
 
 def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midnight():
     factories.technician(name="夜班", lat=31.23, lon=121.47)  # 00:00-00:00
     factories.technician(name="日班", lat=31.23, lon=121.47, username="day",
                          shift=(dt.time(8, 0), dt.time(18, 0)))
-    late = timezone.make_aware(dt.datetime(2026, 12, 1, 23, 30))
+    late = dt.datetime(2026, 12, 1, 23, 30, tzinfo=timezone.get_current_timezone())
     snapshot = snapshot_build(now=late)
     ends = {t.name: (t.shift_start, t.shift_end) for t in snapshot.problem.technicians}
     assert ends["夜班"] == (0, 24 * 60)  # not just the 30 minutes to midnight
@@ -205,7 +216,7 @@ def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midn
 def test_reasons_give_the_local_clock_time():
     factories.technician(name="日班", lat=31.30, lon=121.47, shift=(dt.time(8, 0), dt.time(18, 0)))
     customer = factories.customer()  # about 8 km south of the technician
-    ten = timezone.make_aware(dt.datetime(2026, 12, 1, 10, 0))
+    ten = dt.datetime(2026, 12, 1, 10, 0, tzinfo=timezone.get_current_timezone())
     order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
                               required_skill=factories.skill("water_purifier"),
                               window_start=ten, window_end=ten + dt.timedelta(minutes=5))
@@ -223,7 +234,7 @@ def test_a_technician_whose_day_runs_over_gets_no_new_order():
     near = factories.technician(name="近", lat=31.229, lon=121.457, shift=(dt.time(8, 0), dt.time(18, 0)))
     far = factories.technician(name="远", lat=31.260, lon=121.456, username="far",
                                shift=(dt.time(8, 0), dt.time(18, 0)))
-    five = timezone.make_aware(dt.datetime(2026, 12, 1, 17, 0))
+    five = dt.datetime(2026, 12, 1, 17, 0, tzinfo=timezone.get_current_timezone())
     customer = factories.customer()
     # Planned earlier: a two-hour job for the near technician, who now has one hour left.
     long_job = work_order_create(customer=customer, site=customer.sites.get(), problem="overhaul",

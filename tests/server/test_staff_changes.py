@@ -39,7 +39,9 @@ def test_assign_by_hand_pins_the_order_and_the_replan_keeps_it(staff_client, cre
     response = post(staff_client, f"{order.pk}/assign", {"technician_id": crew["wang"].pk})
     assert response.status_code == 200, response.content
     body = response.json()["work_order"]
-    assert body["technician_id"] == crew["wang"].pk and body["pinned"] and body["status"] == "scheduled"
+    assert body["technician_id"] == crew["wang"].pk
+    assert body["pinned"]
+    assert body["status"] == "scheduled"
     services.day_replan(time_limit_s=1.0, workers=1)
     order.refresh_from_db()
     assert order.technician == crew["wang"]  # the nearer 张伟 would be cheaper; the pin holds
@@ -68,14 +70,16 @@ def test_assign_by_hand_is_refused_with_the_reason_and_changes_nothing(staff_cli
     before = WorkOrder.objects.get(pk=order.pk)
     events = WorkOrderEvent.objects.filter(work_order=order).count()
     response = post(staff_client, f"{order.pk}/assign", {"technician_id": crew["liu"].pk})
-    assert response.status_code == 422 and "lacks the skill" in response.json()["message"]
+    assert response.status_code == 422
+    assert "lacks the skill" in response.json()["message"]
     after = WorkOrder.objects.get(pk=order.pk)
     assert (after.technician_id, after.status, after.version) == (before.technician_id, before.status,
                                                                    before.version)
     assert WorkOrderEvent.objects.filter(work_order=order).count() == events
     past = (timezone.now() - dt.timedelta(hours=1)).isoformat()
     response = post(staff_client, f"{order.pk}/assign", {"technician_id": crew["wang"].pk, "start": past})
-    assert response.status_code == 422 and "past" in response.json()["message"]
+    assert response.status_code == 422
+    assert "past" in response.json()["message"]
     assert WorkOrder.objects.get(pk=order.pk).technician_id == before.technician_id
 
 
@@ -85,14 +89,18 @@ def test_hold_and_release_take_an_order_out_of_planning_and_back(staff_client, c
                                                         "follow_up_on": "2030-01-02"})
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "on_hold" and body["technician_id"] is None
-    assert body["hold_reason"] == "waiting for the part" and body["follow_up_on"] == "2030-01-02"
+    assert body["status"] == "on_hold"
+    assert body["technician_id"] is None
+    assert body["hold_reason"] == "waiting for the part"
+    assert body["follow_up_on"] == "2030-01-02"
     assert post(staff_client, f"{order.pk}/hold", {"reason": ""}).status_code == 422
     response = post(staff_client, f"{order.pk}/release")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "scheduled" and body["technician_id"] == crew["zhang"].pk
-    assert body["hold_reason"] == "" and body["promised_start"] is not None
+    assert body["status"] == "scheduled"
+    assert body["technician_id"] == crew["zhang"].pk
+    assert body["hold_reason"] == ""
+    assert body["promised_start"] is not None
 
 
 def test_an_on_hold_order_can_be_assigned_by_hand(staff_client, crew):
@@ -123,7 +131,8 @@ def test_cancel_needs_a_reason_and_withdraws_the_promise(staff_client, crew):
     order = dispatched(31.235, 121.475, phone="+8613800139608")
     assert post(staff_client, f"{order.pk}/cancel", {}).status_code == 422
     response = post(staff_client, f"{order.pk}/cancel", {"reason": "duplicate order"})
-    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
     assert WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,
                                          data__outcome="promise_withdrawn").exists()
     assert post(staff_client, f"{order.pk}/release").status_code == 409
@@ -145,4 +154,5 @@ def test_the_admin_shows_planning_read_only_and_acts_through_the_services(client
     assert (after.priority, after.window_start, after.status) == (before.priority, None, Status.SCHEDULED)
     client.post("/admin/workorders/workorder/", {"action": "hold_orders", "_selected_action": [order.pk]})
     after = WorkOrder.objects.get(pk=order.pk)
-    assert after.status == Status.ON_HOLD and "in the admin" in after.hold_reason
+    assert after.status == Status.ON_HOLD
+    assert "in the admin" in after.hold_reason

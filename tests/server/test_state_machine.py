@@ -48,4 +48,4 @@ def test_status_is_assigned_only_in_the_work_order_services():
                 if isinstance(target, ast.Attribute) and target.attr == "status":
                     offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert offenders == []
-    assert state_machine.LOCKED_STATUSES == {Status.EN_ROUTE, Status.ON_SITE}
+    assert {Status.EN_ROUTE, Status.ON_SITE} == state_machine.LOCKED_STATUSES

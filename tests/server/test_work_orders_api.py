@@ -28,7 +28,8 @@ def test_staff_log_a_repair_for_a_new_customer_and_it_is_dispatched(staff_client
     })
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "scheduled" and body["technician_name"] == "张伟"
+    assert body["status"] == "scheduled"
+    assert body["technician_name"] == "张伟"
     assert body["customer_phone"] == "+8613912345678"
     assert body["explanation"]["chosen"] == "张伟"
     assert [event["kind"] for event in body["events"]][:2] == ["created", "assigned"]
@@ -65,7 +66,8 @@ def test_bad_input_gets_a_clear_error_and_creates_nothing(staff_client, body, me
     assert response.status_code == 422, response.content
     assert message in response.json()["message"]
     assert WorkOrder.objects.count() == 0
-    assert Customer.objects.count() == 0 and Site.objects.count() == 0
+    assert Customer.objects.count() == 0
+    assert Site.objects.count() == 0
 
 
 def test_technicians_cannot_log_repairs_or_list_all_orders(client):
@@ -86,7 +88,8 @@ def test_staff_transition_goes_through_the_state_machine(staff_client):
     assert unknown.status_code == 422
     ok = staff_client.post(f"/api/work-orders/{order_id}/transition", {"to_status": "cancelled", "note": "dup"},
                            content_type="application/json")
-    assert ok.status_code == 200 and ok.json()["status"] == "cancelled"
+    assert ok.status_code == 200
+    assert ok.json()["status"] == "cancelled"
     assert ok.json()["technician_id"] is None
     assert WorkOrder.objects.get(pk=order_id).status == Status.CANCELLED
 
@@ -106,7 +109,9 @@ def test_admin_add_creates_and_dispatches_through_the_service(client):
     })
     assert response.status_code == 302, response.content[:2000]
     order = WorkOrder.objects.get()
-    assert order.status == Status.SCHEDULED and order.technician.name == "张伟"
+    assert order.status == Status.SCHEDULED
+    assert order.technician.name == "张伟"
     assert order.events.filter(kind="created").exists()
     page = client.get(f"/admin/workorders/workorder/{order.pk}/change/")
-    assert page.status_code == 200 and "张伟".encode() in page.content
+    assert page.status_code == 200
+    assert "张伟".encode() in page.content

@@ -17,7 +17,7 @@ from server.technicians.models import Skill, Technician
 
 SKILLS = [("water_purifier", "Water purifiers"), ("hvac", "Air conditioning / HVAC"), ("appliance", "Appliances")]
 
-# name, username, home (lat, lon), skills
+# Each technician: name, username, home as latitude and longitude, skills.
 TECHNICIANS = [
     ("张伟", "zhang", (31.2304, 121.4737), ["water_purifier", "appliance"]),
     ("李强", "li", (31.2200, 121.5450), ["hvac", "appliance"]),
