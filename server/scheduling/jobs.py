@@ -7,21 +7,16 @@ run (``replan_job_run``, in a worker of the re-plan queue or a background thread
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import decimal
-import enum
 import logging
 import math
 import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, models, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from server.common.exceptions import ValidationFailed
@@ -35,21 +30,6 @@ logger = logging.getLogger(__name__)
 PROGRESS_WRITE_EVERY_S = 0.5
 PROGRESS_LINE_CHARS = 500
 
-# The fields of ``services.ReplanSummary`` a result always has, with the value when the summary
-# lacks one, then those it has only in newer versions (copied when present).
-SUMMARY_FIELDS: dict[str, Any] = {
-    "orders": 0,
-    "technicians": 0,
-    "assigned": 0,
-    "moved": 0,
-    "unassigned": {},
-    "travel_minutes_before": 0,
-    "travel_minutes_after": 0,
-    "violations": [],
-}
-OPTIONAL_SUMMARY_FIELDS = ("stale", "inconsistencies", "promises_at_risk")
-
-_MISSING = object()
 _LANES = re.compile(r"\bon (\d+) lane\(s\)")
 
 
@@ -117,21 +97,15 @@ class ProgressRecorder:
                            exc_info=True)
 
 
-def replan_result(summary: Any, *, workers: int) -> dict[str, Any]:
-    """The JSON result of a re-plan: the summary's plain fields and the solver processes.
+def replan_result(summary: services.ReplanSummary, *, workers: int) -> dict[str, Any]:
+    """The JSON result of a re-plan: what it did, and how many solver processes searched.
 
     ``workers`` is what the solver's progress lines showed: it counts the processes that
     really searched, where a summary could only know how many were asked for.
     """
-    result = {
-        name: _plain(getattr(summary, name, default)) for name, default in SUMMARY_FIELDS.items()
-    }
-    for name in OPTIONAL_SUMMARY_FIELDS:
-        value = getattr(summary, name, _MISSING)
-        if value is not _MISSING:
-            result[name] = _plain(value)
-    result["workers"] = workers
-    return result
+    fields = ("orders", "technicians", "assigned", "moved", "unassigned", "travel_minutes_before",
+              "travel_minutes_after", "violations", "stale", "inconsistencies", "promises_at_risk")
+    return {**{name: getattr(summary, name) for name in fields}, "workers": workers}
 
 
 def replan_job_create(*, requested_by: str, time_limit_s: float | None = None) -> ReplanJob:
@@ -210,30 +184,3 @@ def _finish(
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as JSON (summary fields may be dataclasses, sets, times or model rows)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if isinstance(value, models.Model):
-        return value.pk
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_plain(item) for item in value), key=str)
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    return str(value)

@@ -7,11 +7,13 @@ CI=true, where it is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,52 +68,65 @@ def real_services():
         pytest.skip(message)
 
 
+def set_task_routes(app, routes) -> None:
+    """Route tasks from this process as ``routes`` says (as CELERY_TASK_ROUTES does)."""
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)  # built from the old routes; rebuilt on next use
+
+
+@contextlib.contextmanager
+def celery_worker(queue: str, *, pool: tuple[str, ...], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A real ``celery worker`` process for ``queue`` on the test database, answering pings
+    before this yields and stopped after."""
+    from server.config.celery_app import app
+
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONPATH": str(REPO),
+        **env,
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker", "-Q", queue, *pool,
+             "--loglevel", "INFO", "-n", f"{queue}@%h"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the Celery worker exited: {log.read_text()[-3000:]}")
+            if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1.0):
+                break
+        else:
+            pytest.fail(f"the Celery worker did not answer in 60 s: {log.read_text()[-3000:]}")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real ``celery worker`` process on the test database and a queue of its own."""
-    db = settings.DATABASES["default"]
+    """A real ``celery worker`` process on the test database and a queue of its own; re-plans
+    (their own queue in production) go to it too."""
     queue = f"fixroute-test-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = settings.CELERY_REPLAN_QUEUE = queue
     from server.config.celery_app import app
 
     app.conf.task_default_queue = queue
     app.conf.task_always_eager = False
-    # Re-plans (their own queue in production) go to this worker too.
-    settings.CELERY_REPLAN_QUEUE = queue
-    app.conf.task_routes = {name: {"queue": queue} for name in settings.CELERY_TASK_ROUTES}
-    app.amqp.flush_routes()
-    app.amqp.__dict__.pop("router", None)
-    database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
-        "CELERY_REPLAN_QUEUE": queue,
-        "SMS_PROVIDER": "console",
-        "DISPATCH_REPLAN_SECONDS": "1",
-        "PYTHONPATH": str(REPO),
-    }
+    set_task_routes(app, {name: {"queue": queue} for name in settings.CELERY_TASK_ROUTES})
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker", "-Q", queue,
-             "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO", "-n", f"{queue}@%h"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the Celery worker exited: {log.read_text()[-3000:]}")
-        if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1.0):
-            break
-    else:
-        process.terminate()
-        pytest.fail(f"the Celery worker did not answer in 60 s: {log.read_text()[-3000:]}")
-    yield {"process": process, "queue": queue, "log": log}
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    env = {"CELERY_QUEUE": queue, "CELERY_REPLAN_QUEUE": queue, "SMS_PROVIDER": "console",
+           "DISPATCH_REPLAN_SECONDS": "1"}
+    with celery_worker(queue, pool=("--pool", "solo", "--concurrency", "1"), env=env, log=log) as process:
+        yield {"process": process, "queue": queue, "log": log}

@@ -4,12 +4,8 @@ job's result says two solver processes ran (a prefork worker's daemonic children
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -18,15 +14,13 @@ from server.customers.models import Customer, Site
 from server.scheduling.models import ReplanJob
 from server.workorders.services import work_order_create
 from tests import factories
+from tests.integration.conftest import celery_worker, set_task_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REPO = Path(__file__).resolve().parents[2]
 
 # What docker-compose.yml and the README run for the re-plan queue.
 REPLAN_POOL = ("--pool", "threads", "--concurrency", "1")
-REPLAN_TASKS = ("server.scheduling.tasks.replan", "server.scheduling.tasks.replan_today",
-                "server.scheduling.tasks.replan_job_run")
 
 
 @pytest.fixture(scope="module")
@@ -34,48 +28,17 @@ def replan_worker_process(real_services, django_db_setup, tmp_path_factory):
     """A ``celery worker`` for a re-plan queue of its own, run the way production runs it."""
     from server.config.celery_app import app
 
-    db = settings.DATABASES["default"]
     queue = f"fixroute-replan-test-{uuid.uuid4().hex[:8]}"
     saved = (app.conf.task_routes, app.conf.task_always_eager)
-    app.conf.task_routes = {task: {"queue": queue} for task in REPLAN_TASKS}
     app.conf.task_always_eager = False
-    app.amqp.flush_routes()
-    del app.amqp.router  # built from the old routes; rebuilt on next use
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
-        "DATABASE_URL": (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:"
-                         f"{db['PORT'] or 5432}/{db['NAME']}"),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_REPLAN_QUEUE": queue,
-        "PYTHONPATH": str(REPO),
-    }
+    set_task_routes(app, {name: {"queue": queue} for name in settings.CELERY_TASK_ROUTES})
     log = tmp_path_factory.mktemp("replan-worker") / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker",
-             "-Q", queue, *REPLAN_POOL, "--loglevel", "INFO", "-n", f"{queue}@%h"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the re-plan worker exited: {log.read_text()[-3000:]}")
-            if app.control.ping(destination=[f"{queue}@{os.uname().nodename}"], timeout=1.0):
-                break
-        else:
-            pytest.fail(f"the re-plan worker did not answer in 60 s: {log.read_text()[-3000:]}")
-        yield {"process": process, "queue": queue, "log": log}
+        with celery_worker(queue, pool=REPLAN_POOL, env={"CELERY_REPLAN_QUEUE": queue}, log=log) as process:
+            yield {"process": process, "queue": queue, "log": log}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        app.conf.task_routes, app.conf.task_always_eager = saved
-        app.amqp.flush_routes()
-        del app.amqp.router
+        set_task_routes(app, saved[0])
+        app.conf.task_always_eager = saved[1]
 
 
 def seeded_day(n_orders: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import types
 import uuid
 
 import pytest
@@ -36,10 +35,9 @@ def wait_for_background(timeout: float = 30.0) -> None:
 
 
 def summary(**extra):
-    return types.SimpleNamespace(
+    return services.ReplanSummary(
         orders=3, technicians=2, assigned=3, moved=1, unassigned={}, travel_minutes_before=90,
-        travel_minutes_after=70, violations=[], plan=object(), snapshot=object(),
-        **extra,
+        travel_minutes_after=70, violations=[], **extra,
     )
 
 
@@ -143,7 +141,7 @@ def test_get_shows_progress_while_running_then_the_result(
         "orders": 3, "technicians": 2, "assigned": 3, "moved": 1, "unassigned": {},
         "travel_minutes_before": 90, "travel_minutes_after": 70, "violations": [],
         "stale": ["WO-000001: the order changed since the plan was made"], "promises_at_risk": [],
-        "workers": 1,
+        "inconsistencies": [], "workers": 1,
     }
 
 
