@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system-packages run test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api clean
+.PHONY: setup system-packages run lint test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api clean
 
 # Debian packages: Kivy's offscreen window needs Mesa/EGL; PostgreSQL and Redis for the
 # integration tests (started by scripts/services.sh when they are not already running).
@@ -30,6 +30,13 @@ run: setup
 	$(PY) server/manage.py demo_data
 	@echo "Fixroute on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs)"
 	$(PY) server/manage.py runserver $(HOST):$(PORT)
+
+# The lint gate: style and bugs (ruff), types (mypy with the Django plugin), and the layering
+# contracts (dispatch is pure Python, notifications never imports server, mobile talks HTTP only).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy server dispatch notifications mobile
+	$(VENV)/bin/lint-imports
 
 # Unit, UI and integration tests. Integration tests start their own Celery worker against the
 # local PostgreSQL and Redis (started here if installed but down); outside CI they skip if missing.

@@ -17,7 +17,9 @@ may do it, subject to a fair share of orders per group.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from dispatch.model import Problem
@@ -36,6 +38,11 @@ class Part:
     technicians: tuple[int, ...]
     jobs: tuple[str, ...]
 
+
+
+def _spread(dist: Callable[[int, int], int], members: list[int], a: int) -> int:
+    """How far member ``a`` is from all the others (the medoid has the least)."""
+    return sum(dist(a, b) for b in members)
 
 def partition(problem: Problem, allowed: dict[str, list[int]], parts: int) -> list[Part]:
     """Cut the jobs in ``allowed`` and the technicians into ``parts`` areas.
@@ -134,7 +141,7 @@ def _group_technicians(
                 groups[g].append(v)
                 placed[v] = True
         new = [
-            min(members, key=lambda a, ms=members: sum(dist(a, b) for b in ms))
+            min(members, key=functools.partial(_spread, dist, members))
             if members
             else c
             for members, c in zip(groups, medoids, strict=True)

@@ -520,7 +520,7 @@ def _fork(fn: Callable[..., Any], args: tuple[Any, ...], say: Callable[[str], No
         # the search and writes to a pipe, so locks held by other threads of the
         # parent at fork time are never touched.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
+        ctx: Any = multiprocessing.get_context(method)
         recv, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child_main, args=(fn, args, send), daemon=True)
         proc.start()
@@ -950,7 +950,7 @@ def _attach_progress(
     routing: Any, name: str, say: Callable[[str], None], scale: int = 1
 ) -> None:
     started = time.monotonic()
-    last = [0.0, None]
+    last: list[Any] = [0.0, None]
 
     def on_solution() -> None:
         now = time.monotonic()

@@ -149,7 +149,7 @@ class GeodesicTravel:
         b = np.array([(q.lat, q.lon) for _, q in pairs], dtype=float)
         km = _flat_km(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
         for k in np.nonzero(km > _FLAT_LIMIT_KM)[0]:
-            km[k] = geodesic_km(*pairs[k])
+            km[k] = geodesic_km(*pairs[int(k)])
         raw = 60.0 * km * self.circuity / self.speed_at(depart_minute)
         minutes = np.maximum(0, np.ceil(raw - 1e-9)).astype(np.int64) + self.overhead_min
         minutes[(a[:, 0] == b[:, 0]) & (a[:, 1] == b[:, 1])] = 0

@@ -48,7 +48,7 @@ def overlay(jobs: Iterable[dict[str, Any]], pending: Iterable[OutboxEvent],
     result = []
     for job in jobs:
         shown = dict(job)
-        for event in by_job.get(job.get("id"), ()):
+        for event in by_job.get(int(job.get("id") or 0), ()):
             shown = apply_optimistic(shown, event)
         if job.get("id") in refused:
             shown["_rejected"] = refused[job["id"]]

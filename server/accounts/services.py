@@ -4,7 +4,7 @@ import hashlib
 import secrets
 
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from server.accounts.models import ApiToken
@@ -20,7 +20,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_issue(*, username: str, password: str, label: str = "app") -> tuple[str, AbstractBaseUser]:
+def api_token_issue(*, username: str, password: str, label: str = "app") -> tuple[str, User]:
     """Check the credentials and return a new bearer token (shown once) and its user."""
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
@@ -30,7 +30,7 @@ def api_token_issue(*, username: str, password: str, label: str = "app") -> tupl
     return key, user
 
 
-def api_token_user(*, key: str) -> AbstractBaseUser | None:
+def api_token_user(*, key: str) -> User | None:
     token = ApiToken.objects.select_related("user").filter(key_hash=_hash(key)).first()
     if token is None or not token.user.is_active:
         return None

@@ -45,6 +45,12 @@ def _problem_text(*, reason: str, ivr_digits: str) -> str:
     return "\n".join(parts) or "Reported by phone; details to be completed"
 
 
+def _repeated(call: CallRecord) -> CallResult:
+    """The answer the first request for this call id got (a recorded call has its order)."""
+    assert call.work_order is not None
+    return CallResult(call=call, work_order=call.work_order, repeated_request=True)
+
+
 def call_receive(
     *,
     provider: str,
@@ -69,7 +75,7 @@ def call_receive(
         raise ValidationFailed("The call has no call id")
     existing = CallRecord.objects.filter(provider=provider, call_id=call_id).select_related("work_order").first()
     if existing is not None:
-        return CallResult(call=existing, work_order=existing.work_order, repeated_request=True)
+        return _repeated(existing)
     caller_phone = phone_to_e164(caller)
     try:
         return _call_record_new(
@@ -79,7 +85,7 @@ def call_receive(
     except IntegrityError:
         # The phone system retried while the first request was still being handled.
         existing = CallRecord.objects.select_related("work_order").get(provider=provider, call_id=call_id)
-        return CallResult(call=existing, work_order=existing.work_order, repeated_request=True)
+        return _repeated(existing)
 
 
 @retry_transaction

@@ -7,13 +7,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Router, Schema
 from ninja.responses import Status as HttpStatus
 from pydantic import Field
 
 from server.accounts.roles import require_staff
+from server.common.types import ApiRequest
 from server.scheduling import jobs, selectors
 from server.scheduling.models import ReplanJob
 
@@ -49,7 +49,7 @@ class ReplanJobOut(Schema):
 
 
 @router.post("/replan", response={202: ReplanJobCreatedOut})
-def replan_job_create(request: HttpRequest, payload: ReplanIn) -> HttpStatus:
+def replan_job_create(request: ApiRequest, payload: ReplanIn) -> HttpStatus:
     require_staff(request.auth)
     job = jobs.replan_job_create(
         requested_by=request.auth.get_username(), time_limit_s=payload.time_limit_s
@@ -59,6 +59,6 @@ def replan_job_create(request: HttpRequest, payload: ReplanIn) -> HttpStatus:
 
 
 @router.get("/replan/{job_id}", response=ReplanJobOut)
-def replan_job_get(request: HttpRequest, job_id: str) -> ReplanJob:
+def replan_job_get(request: ApiRequest, job_id: str) -> ReplanJob:
     require_staff(request.auth)
     return selectors.replan_job_get(job_id=job_id)

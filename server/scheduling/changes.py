@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -63,7 +63,7 @@ def _reason(reason: str, what: str) -> str:
 
 @transaction.atomic
 def work_order_assign_by_hand(
-    *, work_order_id: int, technician_id: int, actor: AbstractBaseUser, start: dt.datetime | None = None,
+    *, work_order_id: int, technician_id: int, actor: User, start: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> AssignResult:
     """Give an order to the technician a dispatcher chose, optionally at a given start.
@@ -125,7 +125,6 @@ def work_order_assign_by_hand(
     new_plan = apply_insertion(problem, plan, insertion)
     explanation = scheduling_services.explanation_json(snapshot, insertion.candidates, tkey)
     explanation["manual"] = {"by": label, "start": start.isoformat() if start else None}
-    before = {wo.pk: wo for wo in snapshot.orders.values()}
     scheduling_services.plan_apply(
         snapshot=snapshot, plan=new_plan, technicians={tkey}, explanations={key: explanation},
         actor_label=label, reason=f"assigned by hand by {label}")
@@ -135,25 +134,25 @@ def work_order_assign_by_hand(
     threshold = dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
     route = next(r for r in new_plan.routes if r.technician_id == tkey)
     for visit in route.visits:
-        other = before[snapshot.orders[visit.job_id].pk]
+        other = snapshot.orders[visit.job_id]
         if other.pk == work_order.pk:
             continue
         arrival = snapshot.moment(visit.arrival)
-        late = other.promised_end is not None and arrival > other.promised_end
+        late_by = arrival - other.promised_end if other.promised_end is not None else dt.timedelta(0)
         moved = other.planned_arrival is not None and arrival - other.planned_arrival >= threshold
-        if late or moved:
+        if late_by > dt.timedelta(0) or moved:
             consequences.append({
                 "work_order_id": other.pk, "reference": f"WO-{other.pk:06d}",
                 "planned_arrival": arrival, "previous_arrival": other.planned_arrival,
                 "promised_end": other.promised_end,
-                "late_minutes": int((arrival - other.promised_end).total_seconds() // 60) if late else 0,
+                "late_minutes": max(0, int(late_by.total_seconds() // 60)),
             })
     return AssignResult(work_order=_get(work_order.pk), consequences=consequences)
 
 
 @transaction.atomic
 def work_order_pin(
-    *, work_order_id: int, pinned: bool, actor: AbstractBaseUser | None, start: dt.datetime | None = None,
+    *, work_order_id: int, pinned: bool, actor: User | None, start: dt.datetime | None = None,
     note: str = "",
 ) -> WorkOrder:
     """Pin an order to its technician (re-plans keep it there), or unpin it."""
@@ -181,7 +180,7 @@ def work_order_pin(
 @transaction.atomic
 def work_order_reschedule(
     *, work_order_id: int, window_start: dt.datetime, window_end: dt.datetime, reason: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> WorkOrder:
     """Move the customer's window (they asked, or we cannot come): the new window is the new
     promise, recorded with the reason, and the order is placed again."""
@@ -214,7 +213,7 @@ def work_order_reschedule(
 
 
 @transaction.atomic
-def work_order_cancel(*, work_order_id: int, reason: str, actor: AbstractBaseUser | None) -> WorkOrder:
+def work_order_cancel(*, work_order_id: int, reason: str, actor: User | None) -> WorkOrder:
     reason = _reason(reason, "cancel")
     return work_order_services.work_order_transition(
         work_order_id=work_order_id, to_status=Status.CANCELLED, actor=actor, text=f"Cancelled: {reason}",
@@ -223,7 +222,7 @@ def work_order_cancel(*, work_order_id: int, reason: str, actor: AbstractBaseUse
 
 @transaction.atomic
 def work_order_hold(
-    *, work_order_id: int, reason: str, actor: AbstractBaseUser | None, follow_up_on: dt.date | None = None,
+    *, work_order_id: int, reason: str, actor: User | None, follow_up_on: dt.date | None = None,
 ) -> WorkOrder:
     """Take an order out of planning until someone releases it (waiting for parts, a callback)."""
     reason = _reason(reason, "put an order on hold")
@@ -233,7 +232,7 @@ def work_order_hold(
 
 
 @transaction.atomic
-def work_order_release(*, work_order_id: int, actor: AbstractBaseUser | None) -> WorkOrder:
+def work_order_release(*, work_order_id: int, actor: User | None) -> WorkOrder:
     """Put an on-hold order back into planning and place it at once."""
     _lock_fleet()
     work_order_services.work_order_transition(

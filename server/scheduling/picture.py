@@ -32,7 +32,8 @@ def plan_picture(snapshot: Snapshot, plan: Plan, path: Path) -> Path:
     # Node coordinates are not in the problem (it holds only the matrix); take them from the rows.
     coords: dict[str, tuple[float, float]] = {}
     for key, order in snapshot.orders.items():
-        coords[key] = (order.longitude, order.latitude)
+        if order.location is not None:
+            coords[key] = (order.location.lon, order.location.lat)
     routed = [route for route in plan.routes if route.visits]
     fig, (ax_map, ax_time) = plt.subplots(
         1, 2, figsize=(16, max(6, 0.4 * len(routed) + 2)), gridspec_kw={"width_ratios": [1, 1.4]}

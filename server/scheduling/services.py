@@ -29,7 +29,7 @@ from server.scheduling.snapshot import (
 )
 from server.technicians.models import Technician
 from server.workorders import services as work_order_services
-from server.workorders.models import EventKind, Status, WorkOrder
+from server.workorders.models import Status, WorkOrder
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def plan_apply(
     blocked = set(stale_technicians)
     skipped = set(changed_orders)
     while True:
-        more_blocked = {where_now[pk] for pk in skipped if where_now.get(pk) is not None} - blocked
+        more_blocked = {tech for pk in skipped if (tech := where_now.get(pk)) is not None} - blocked
         more_skipped = {wo.pk for target, wo in visits if target in blocked} - skipped
         if not more_blocked and not more_skipped:
             break
@@ -157,10 +157,7 @@ def plan_apply(
         skipped |= more_skipped
     if blocked and strict:
         raise StaleRoute(sorted(blocked))
-    threshold = dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
-    retimed: list[tuple[int, int, dt.datetime, int]] = []
-    notes: dict[int, tuple[str, dict[str, Any]]] = {}
-    promise_checks: dict[int, dt.datetime] = {}
+    retimed: list[work_order_services.Retiming] = []
     for route in routes:
         technician = snapshot.technicians[route.technician_id]
         for position, visit in enumerate(route.visits, start=1):
@@ -175,19 +172,7 @@ def plan_apply(
             if same_technician and visit.job_id not in explanations:
                 if work_order.route_position == position and work_order.planned_arrival == arrival:
                     continue
-                retimed.append((work_order.pk, position, arrival, work_order.version))
-                before = work_order.logged_arrival or work_order.planned_arrival
-                if before is not None and abs(arrival - before) >= threshold:
-                    notes[work_order.pk] = (
-                        f"{reason or actor_label}: {technician} {timezone.localtime(before):%H:%M} → "
-                        f"{technician} {timezone.localtime(arrival):%H:%M}",
-                        {"technician_id": technician.pk, "planned_arrival": arrival.isoformat(),
-                         "previous_arrival": before.isoformat(), "reason": reason or actor_label},
-                    )
-                if work_order.promised_start is not None and work_order.promise_at_risk != (
-                    not work_order.promised_start <= arrival <= work_order.promised_end
-                ):
-                    promise_checks[work_order.pk] = arrival
+                retimed.append(work_order_services.Retiming(work_order.pk, position, arrival, work_order.version))
                 continue
             assigned = work_order_services.work_order_assign(
                 work_order_id=work_order.pk,
@@ -202,32 +187,11 @@ def plan_apply(
             report.changed += 1
             if assigned.promise_at_risk:
                 report.promises_at_risk.append(f"{assigned.reference}: {assigned.promise_risk_reason}")
-    done = set(work_order_services.work_orders_retime(changes=retimed))
+    done = work_order_services.work_orders_retime(changes=retimed)
     report.changed += len(done)
-    written = {snapshot.technicians[r.technician_id].pk for r in routes} - blocked
-    work_order_services.routes_touch(written)
-    # The routes are now what this plan made them (and still locked): later steps of the same
-    # apply (unscheduling what did not fit) compare against these versions.
-    snapshot.route_versions.update(
-        Technician.objects.filter(pk__in=involved - blocked).values_list("pk", "route_version")
-    )
-    if notes.keys() & done:
-        work_order_services.work_order_events_bulk(
-            kind=EventKind.MOVED, actor_label=actor_label,
-            items=[(pk, text, data) for pk, (text, data) in notes.items() if pk in done],
-        )
-        logged = WorkOrder.objects.filter(pk__in=notes.keys() & done).only("pk")
-        for work_order in logged:
-            work_order.logged_arrival = dt.datetime.fromisoformat(notes[work_order.pk][1]["planned_arrival"])
-        WorkOrder.objects.bulk_update(logged, ["logged_arrival"])
-    checks = {pk: arrival for pk, arrival in promise_checks.items() if pk in done}
-    for work_order in WorkOrder.objects.filter(pk__in=checks).order_by("pk"):
-        outcome = work_order_services.work_order_promise_check(
-            work_order=work_order, arrival=checks[work_order.pk], reason=reason or actor_label,
-            actor_label=actor_label,
-        )
-        if outcome == "promise_at_risk":
-            report.promises_at_risk.append(f"{work_order.reference}: {work_order.promise_risk_reason}")
+    report.promises_at_risk += work_order_services.work_orders_retime_record(
+        work_order_ids=done, reason=reason or actor_label, actor_label=actor_label)
+    work_order_services.routes_touch({snapshot.technicians[r.technician_id].pk for r in routes} - blocked)
     return report
 
 
@@ -434,7 +398,7 @@ def day_replan(
             work_order = snapshot.orders.get(item.job_id)
             if work_order is None or work_order.status != Status.SCHEDULED:
                 continue
-            summary.promises_at_risk += _unschedule(snapshot, work_order, item.reason, summary.stale)
+            summary.promises_at_risk += _unschedule(work_order, item.reason, summary.stale)
     for line in summary.stale:
         logger.info("Re-plan skipped %s", line)
     report(
@@ -445,22 +409,21 @@ def day_replan(
     return summary
 
 
-def _unschedule(snapshot: Snapshot, work_order: PlannedOrder, reason: str, stale: list[str]) -> list[str]:
-    """Take an order the re-plan could not fit off its route (if nothing changed meanwhile)."""
-    locked = work_order_services.technicians_lock([work_order.technician_id])
-    technician = locked.get(work_order.technician_id)
+def _unschedule(work_order: PlannedOrder, reason: str, stale: list[str]) -> list[str]:
+    """Take an order the re-plan could not fit off its route, unless it changed meanwhile.
+
+    The caller holds the technicians' locks. Leaving a route only leaves a gap in it, so the
+    route itself need not still be as planned.
+    """
     held = WorkOrder.objects.select_for_update(no_key=True).filter(pk=work_order.pk).values_list(
         "technician_id", "version").first()
-    if technician is None or technician.route_version != snapshot.route_versions.get(technician.pk) \
-            or held != (work_order.technician_id, work_order.version):
+    if held != (work_order.technician_id, work_order.version):
         stale.append(f"WO-{work_order.pk:06d}: changed since the plan was made; not unscheduled")
         return []
     done = work_order_services.work_order_transition(
         work_order_id=work_order.pk, to_status=Status.NEW, actor_label="re-plan",
         text=f"Unscheduled by the re-plan: {reason}",
     )
-    snapshot.route_versions[technician.pk] = Technician.objects.values_list(
-        "route_version", flat=True).get(pk=technician.pk)
     outcome = work_order_services.work_order_promise_check(
         work_order=done, arrival=None, reason=f"the re-plan could not fit it: {reason}",
         actor_label="re-plan",

@@ -129,8 +129,11 @@ class PlannedOrder:
     logged_arrival: dt.datetime | None = None
 
     @property
-    def has_location(self) -> bool:
-        return self.latitude is not None and self.longitude is not None
+    def location(self) -> dm.Location | None:
+        """The site on the map, or ``None`` when its address has no coordinates."""
+        if self.latitude is None or self.longitude is None:
+            return None
+        return dm.Location(self.latitude, self.longitude)
 
 
 _SNAPSHOT_FIELDS = (
@@ -149,7 +152,7 @@ _ROUTED_AT = tuple(_ROUTED_FIELDS.index(f) if f in _ROUTED_FIELDS else None for 
 
 
 def _routed_order(row: tuple[Any, ...]) -> PlannedOrder:
-    return PlannedOrder(*[None if at is None else row[at] for at in _ROUTED_AT])
+    return PlannedOrder(*[None if at is None else row[at] for at in _ROUTED_AT])  # type: ignore[arg-type]
 
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
 # mistake makes a plan infeasible rather than optimistic.
@@ -192,9 +195,10 @@ def nearby_technicians(order: PlannedOrder) -> set[int] | None:
     order to the technician's home, last reported position or any stop on their route, worked
     out in the database: one query whatever the size of the day.
     """
-    if not order.has_location or Technician.objects.filter(active=True).count() <= SHORTLIST_ABOVE:
+    where = order.location
+    if where is None or Technician.objects.filter(active=True).count() <= SHORTLIST_ABOVE:
         return None
-    lat0, lon0, skill = order.latitude, order.longitude, order.skill
+    lat0, lon0, skill = where.lat, where.lon, order.skill
     scale = math.cos(math.radians(lat0)) ** 2
 
     def far(lat: float | None, lon: float | None) -> float:
@@ -303,9 +307,9 @@ def snapshot_build(
             else dm.Location(technician.home_latitude, technician.home_longitude)
         )
         busy = on_site.get(technician.pk)
-        if busy is not None and busy.has_location:
+        if busy is not None and busy.location is not None:
             # Still at a job: free once its service time is over, from that site.
-            start_location = dm.Location(busy.latitude, busy.longitude)
+            start_location = busy.location
             done_at = _on_site_since(busy) + dt.timedelta(minutes=busy.service_minutes)
             start_min = max(start_min, int((done_at - now).total_seconds() // 60))
         if start_min >= end_min:
@@ -344,7 +348,8 @@ def snapshot_build(
             and technician_key(work_order.technician_id or 0) in snapshot_technicians
         ):
             continue
-        if not work_order.has_location:
+        site = work_order.location
+        if site is None:
             skipped[work_order.pk] = "the address has no map location"
             continue
         tech_key = technician_key(work_order.technician_id) if work_order.technician_id else None
@@ -372,7 +377,7 @@ def snapshot_build(
         jobs.append(
             dm.Job(
                 id=key,
-                node=node(dm.Location(work_order.latitude, work_order.longitude)),
+                node=node(site),
                 service=work_order.service_minutes,
                 windows=(window,),
                 skills=frozenset({work_order.skill}) if work_order.skill else frozenset(),
@@ -398,6 +403,8 @@ def snapshot_build(
     sequences = {tech: [key for *_, key in sorted(items)] for tech, items in routes.items()}
     provider = travel_provider()
     target = next((job.node for job in jobs if job.id == order_key(insert_only or 0)), None)
+    # A full matrix, or the sparse one placing an order reads (dm.Problem takes either).
+    durations: Any
     if insert_only is not None and target is not None and hasattr(provider, "pair_minutes"):
         durations = _sparse_durations(
             points, provider, now=now, target=target, technicians=technicians,
@@ -466,7 +473,7 @@ def _consistent(
                 problems.append(f"WO-{work_order.pk:06d} is '{work_order.status}' with no technician; "
                                 "left out of planning")
             continue
-        if work_order.status in _IN_PROGRESS:
+        if work_order.status in _IN_PROGRESS and work_order.technician_id is not None:
             by_technician.setdefault(work_order.technician_id, []).append(work_order)
             continue
         kept.append(work_order)

@@ -3,9 +3,11 @@ status is never edited here: it changes only through the state machine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from server.common.exceptions import ApplicationError
@@ -50,11 +52,16 @@ class WorkOrderAdmin(admin.ModelAdmin):
             return self.readonly_fields
         return self.readonly_fields + self.planning_fields
 
-    def _each(self, request: HttpRequest, queryset: object, change: Any, done: str) -> None:
+    def _each(
+        self, request: HttpRequest, queryset: Any, done: str, change: Callable[[WorkOrder, User], object],
+    ) -> None:
+        """Apply a staff change to each selected order through its service; report refusals."""
+        actor = request.user
+        assert isinstance(actor, User)  # the admin site admits signed-in staff only
         ok, refused = 0, []
-        for work_order in queryset:  # type: ignore[attr-defined]
+        for work_order in queryset:
             try:
-                change(work_order)
+                change(work_order, actor)
                 ok += 1
             except ApplicationError as exc:
                 refused.append(f"{work_order.reference}: {exc.message}")
@@ -64,26 +71,24 @@ class WorkOrderAdmin(admin.ModelAdmin):
             messages.error(request, line)
 
     @admin.action(description="Put on hold")
-    def hold_orders(self, request: HttpRequest, queryset: object) -> None:
-        self._each(request, queryset, lambda wo: changes.work_order_hold(
-            work_order_id=wo.pk, reason=f"held by {request.user} in the admin", actor=request.user),
-            "put on hold")
+    def hold_orders(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, "put on hold", lambda wo, actor: changes.work_order_hold(
+            work_order_id=wo.pk, reason=f"held by {actor} in the admin", actor=actor))
 
     @admin.action(description="Release back to planning")
-    def release_orders(self, request: HttpRequest, queryset: object) -> None:
-        self._each(request, queryset, lambda wo: changes.work_order_release(
-            work_order_id=wo.pk, actor=request.user), "released to planning")
+    def release_orders(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, "released to planning", lambda wo, actor: changes.work_order_release(
+            work_order_id=wo.pk, actor=actor))
 
     @admin.action(description="Cancel")
-    def cancel_orders(self, request: HttpRequest, queryset: object) -> None:
-        self._each(request, queryset, lambda wo: changes.work_order_cancel(
-            work_order_id=wo.pk, reason=f"cancelled by {request.user} in the admin", actor=request.user),
-            "cancelled")
+    def cancel_orders(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, "cancelled", lambda wo, actor: changes.work_order_cancel(
+            work_order_id=wo.pk, reason=f"cancelled by {actor} in the admin", actor=actor))
 
     @admin.action(description="Unpin (let the plan move them)")
-    def unpin_orders(self, request: HttpRequest, queryset: object) -> None:
-        self._each(request, queryset, lambda wo: changes.work_order_pin(
-            work_order_id=wo.pk, pinned=False, actor=request.user), "unpinned")
+    def unpin_orders(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, "unpinned", lambda wo, actor: changes.work_order_pin(
+            work_order_id=wo.pk, pinned=False, actor=actor))
 
     def save_model(self, request: HttpRequest, obj: WorkOrder, form: object, change: bool) -> None:
         if change:
@@ -93,7 +98,8 @@ class WorkOrderAdmin(admin.ModelAdmin):
             if changed:
                 obj.save(update_fields=[*changed, "updated_at"])
                 work_order_services.work_order_note(
-                    work_order=obj, actor=request.user, text=f"Edited in the admin: {', '.join(changed)}")
+                    work_order=obj, actor=request.user if isinstance(request.user, User) else None,
+                    text=f"Edited in the admin: {', '.join(changed)}")
             return
         created = scheduling_services.work_order_create_and_dispatch(
             customer=obj.customer, site=obj.site, equipment=obj.equipment, problem=obj.problem,

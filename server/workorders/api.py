@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
 from ninja.responses import Status as HttpStatus
 
 from server.accounts.roles import require_staff
+from server.common.types import ApiRequest
 from server.intake import services as intake_services
 from server.scheduling import changes
 from server.technicians.selectors import technician_for_user
@@ -109,7 +109,7 @@ def _work_order_out(work_order: WorkOrder) -> dict[str, Any]:
 
 
 @mobile_router.get("/jobs", response=JobListOut)
-def work_order_list_for_technician(request: HttpRequest, day: dt.date | None = None) -> dict[str, Any]:
+def work_order_list_for_technician(request: ApiRequest, day: dt.date | None = None) -> dict[str, Any]:
     technician = technician_for_user(user=request.auth)
     day = day or timezone.localdate()
     jobs = selectors.work_order_list_for_technician(technician=technician, day=day)
@@ -118,13 +118,13 @@ def work_order_list_for_technician(request: HttpRequest, day: dt.date | None = N
 
 
 @mobile_router.get("/jobs/{work_order_id}", response=JobOut)
-def work_order_get(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def work_order_get(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     technician_for_user(user=request.auth)
     return _job_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
 @mobile_router.post("/events", response=DeviceEventOut)
-def work_order_technician_event(request: HttpRequest, payload: DeviceEventIn) -> dict[str, Any]:
+def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> dict[str, Any]:
     technician = technician_for_user(user=request.auth)
     work_order, duplicate = services.work_order_technician_event(
         technician=technician,
@@ -142,7 +142,7 @@ def work_order_technician_event(request: HttpRequest, payload: DeviceEventIn) ->
 
 
 @router.post("", response={201: WorkOrderOut})
-def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> HttpStatus:
+def repair_log(request: ApiRequest, payload: WorkOrderCreateIn) -> HttpStatus:
     require_staff(request.auth)
     work_order = intake_services.repair_log(actor=request.auth, **payload.dict())
     created = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
@@ -151,30 +151,30 @@ def repair_log(request: HttpRequest, payload: WorkOrderCreateIn) -> HttpStatus:
 
 @router.get("", response=list[WorkOrderOut])
 def work_order_list(
-    request: HttpRequest, status: str | None = None, day: dt.date | None = None,
+    request: ApiRequest, status: str | None = None, day: dt.date | None = None,
 ) -> list[dict[str, Any]]:
     return [_work_order_out(wo) for wo in selectors.work_order_list(user=request.auth, status=status, day=day)]
 
 
 @router.get("/{work_order_id}", response=WorkOrderOut)
-def work_order_get_staff(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def work_order_get_staff(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
 @router.post("/{work_order_id}/transition", response=WorkOrderOut)
-def work_order_transition(request: HttpRequest, work_order_id: int, payload: TransitionIn) -> dict[str, Any]:
+def work_order_transition(request: ApiRequest, work_order_id: int, payload: TransitionIn) -> dict[str, Any]:
     require_staff(request.auth)
     services.work_order_transition(work_order_id=work_order_id, to_status=payload.to_status,
                                    actor=request.auth, text=payload.note)
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
-def _staff_answer(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def _staff_answer(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
 @router.post("/{work_order_id}/assign", response=AssignOut)
-def work_order_assign_by_hand(request: HttpRequest, work_order_id: int, payload: AssignIn) -> dict[str, Any]:
+def work_order_assign_by_hand(request: ApiRequest, work_order_id: int, payload: AssignIn) -> dict[str, Any]:
     """Assign by hand (pinned); refused with the reason when the technician cannot take it."""
     require_staff(request.auth)
     result = changes.work_order_assign_by_hand(work_order_id=work_order_id, technician_id=payload.technician_id,
@@ -183,21 +183,21 @@ def work_order_assign_by_hand(request: HttpRequest, work_order_id: int, payload:
 
 
 @router.post("/{work_order_id}/pin", response=WorkOrderOut)
-def work_order_pin(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def work_order_pin(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_pin(work_order_id=work_order_id, pinned=True, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
 @router.post("/{work_order_id}/unpin", response=WorkOrderOut)
-def work_order_unpin(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def work_order_unpin(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_pin(work_order_id=work_order_id, pinned=False, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
 @router.post("/{work_order_id}/reschedule", response=WorkOrderOut)
-def work_order_reschedule(request: HttpRequest, work_order_id: int, payload: RescheduleIn) -> dict[str, Any]:
+def work_order_reschedule(request: ApiRequest, work_order_id: int, payload: RescheduleIn) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_reschedule(work_order_id=work_order_id, window_start=payload.window_start,
                                   window_end=payload.window_end, reason=payload.reason, actor=request.auth)
@@ -205,14 +205,14 @@ def work_order_reschedule(request: HttpRequest, work_order_id: int, payload: Res
 
 
 @router.post("/{work_order_id}/cancel", response=WorkOrderOut)
-def work_order_cancel(request: HttpRequest, work_order_id: int, payload: ReasonIn) -> dict[str, Any]:
+def work_order_cancel(request: ApiRequest, work_order_id: int, payload: ReasonIn) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_cancel(work_order_id=work_order_id, reason=payload.reason, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
 @router.post("/{work_order_id}/hold", response=WorkOrderOut)
-def work_order_hold(request: HttpRequest, work_order_id: int, payload: HoldIn) -> dict[str, Any]:
+def work_order_hold(request: ApiRequest, work_order_id: int, payload: HoldIn) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_hold(work_order_id=work_order_id, reason=payload.reason,
                             follow_up_on=payload.follow_up_on, actor=request.auth)
@@ -220,7 +220,7 @@ def work_order_hold(request: HttpRequest, work_order_id: int, payload: HoldIn) -
 
 
 @router.post("/{work_order_id}/release", response=WorkOrderOut)
-def work_order_release(request: HttpRequest, work_order_id: int) -> dict[str, Any]:
+def work_order_release(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_release(work_order_id=work_order_id, actor=request.auth)
     return _staff_answer(request, work_order_id)

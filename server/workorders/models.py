@@ -23,7 +23,7 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-PRIORITY_RANK = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
+PRIORITY_RANK: dict[str, int] = {Priority.LOW: 1, Priority.NORMAL: 2, Priority.HIGH: 3, Priority.URGENT: 4}
 OPEN_STATUSES = (Status.NEW, Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE, Status.ON_HOLD)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from server.accounts.models import Role
@@ -26,7 +26,7 @@ def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> l
     )
 
 
-def work_order_get_for_user(*, user: AbstractBaseUser, work_order_id: int) -> WorkOrder:
+def work_order_get_for_user(*, user: User, work_order_id: int) -> WorkOrder:
     """Fetch with the permission check: staff see all, a technician only orders assigned to them."""
     work_order = WorkOrder.objects.select_related(*_RELATED).filter(pk=work_order_id).first()
     if work_order is None:
@@ -38,7 +38,7 @@ def work_order_get_for_user(*, user: AbstractBaseUser, work_order_id: int) -> Wo
     raise PermissionDenied(f"{work_order.reference} is not assigned to you")
 
 
-def work_order_list(*, user: AbstractBaseUser, status: str | None = None, day: dt.date | None = None,
+def work_order_list(*, user: User, status: str | None = None, day: dt.date | None = None,
                     limit: int = 200) -> QuerySet[WorkOrder]:
     if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
         raise PermissionDenied("Only call-center staff and dispatchers may list work orders")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,7 +34,7 @@ def _event(
     *,
     kind: str,
     text: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "",
     from_status: str = "",
     to_status: str = "",
@@ -67,7 +67,7 @@ def work_order_events_bulk(
 
 
 def work_order_note(
-    *, work_order: WorkOrder, text: str, actor: AbstractBaseUser | None = None, actor_label: str = "",
+    *, work_order: WorkOrder, text: str, actor: User | None = None, actor_label: str = "",
     kind: str = EventKind.NOTE, data: dict[str, Any] | None = None,
 ) -> WorkOrderEvent:
     return _event(work_order, kind=kind, text=text, actor=actor, actor_label=actor_label, data=data)
@@ -88,7 +88,7 @@ def work_order_create(
     window_end: dt.datetime | None = None,
     needs_review: bool = False,
     complaint: bool = False,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "",
     note: str = "",
 ) -> WorkOrder:
@@ -169,17 +169,18 @@ class _ChangedHands(Exception):
     pass
 
 
-def _lock_with_technician(work_order_id: int) -> WorkOrder:
-    """Lock the order's technician (its route) and then the order, in the global lock order.
+def _lock_with_technician(work_order_id: int, *, also: int | None = None) -> WorkOrder:
+    """Lock the order's technician (its route), and ``also`` another one (where it is going),
+    and then the order, in the global lock order.
 
     The technician is read first without a lock; if the order changed hands before its row was
-    locked, the try is rolled back (releasing both locks) and made again with the new one.
+    locked, the try is rolled back (releasing the locks it took) and made again.
     """
     for _ in range(5):
         technician_id = WorkOrder.objects.filter(pk=work_order_id).values_list("technician_id", flat=True).first()
         try:
             with transaction.atomic():
-                technicians_lock([technician_id])
+                technicians_lock([technician_id, also])
                 work_order = _lock(work_order_id)
                 if work_order.technician_id != technician_id:
                     raise _ChangedHands
@@ -205,7 +206,7 @@ def work_order_transition(
     *,
     work_order_id: int,
     to_status: Status | str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "",
     text: str = "",
     client_event_id: str | None = None,
@@ -230,7 +231,7 @@ def work_order_transition(
         raise ValidationFailed(
             f"{work_order.reference} has no technician; assign one before '{to_status.label}'"
         )
-    if to_status in state_machine.LOCKED_STATUSES:
+    if to_status in state_machine.LOCKED_STATUSES and work_order.technician_id is not None:
         busy = (
             WorkOrder.objects.filter(technician_id=work_order.technician_id,
                                      status__in=state_machine.LOCKED_STATUSES)
@@ -262,7 +263,7 @@ def work_order_transition(
         work_order.follow_up_on = None
         fields += ["hold_reason", "follow_up_on"]
     withdrawn = None
-    if to_status in (Status.ON_HOLD, Status.CANCELLED) and work_order.promised_start is not None:
+    if to_status in (Status.ON_HOLD, Status.CANCELLED) and work_order.promised_start and work_order.promised_end:
         withdrawn = (work_order.promised_start, work_order.promised_end)
         work_order.promised_start = work_order.promised_end = None
         work_order.promise_at_risk = False
@@ -316,7 +317,7 @@ def promise_window_for(arrival: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
 
 def work_order_promise(
     *, work_order: WorkOrder, start: dt.datetime, end: dt.datetime, reason: str,
-    actor: AbstractBaseUser | None = None, actor_label: str = "dispatch", outcome: str = "promised",
+    actor: User | None = None, actor_label: str = "dispatch", outcome: str = "promised",
 ) -> WorkOrder:
     """Record the window the customer is told (caller holds the order's row lock).
 
@@ -380,15 +381,12 @@ def work_order_promise_check(
     return outcome
 
 
-def _fresh_position(technician: Technician, *, now: dt.datetime) -> Location | None:
-    if (
-        technician.last_latitude is not None
-        and technician.last_longitude is not None
-        and technician.last_located_at is not None
-        and now - technician.last_located_at <= LOCATION_FRESH_FOR
-    ):
-        return Location(technician.last_latitude, technician.last_longitude)
-    return None
+def _fresh_position(technician: Technician, *, now: dt.datetime) -> tuple[Location, dt.datetime] | None:
+    """The phone's last reported position and when, if recent enough to tell where they are."""
+    lat, lon, at = technician.last_latitude, technician.last_longitude, technician.last_located_at
+    if lat is None or lon is None or at is None or now - at > LOCATION_FRESH_FOR:
+        return None
+    return Location(lat, lon), at
 
 
 def technician_positions(
@@ -398,49 +396,45 @@ def technician_positions(
     phone), ``on_site`` (the job they are at), ``last_job`` (the job they finished last today),
     ``plan`` (the stop the plan has them at by now) or ``home`` (the day has not started).
 
-    Never home while they are working: a stale phone position falls back to the jobs. Two
-    queries for any number of technicians. ``heading_to`` (an order id) is left out of the
-    plan's stops: the technician is not there yet.
+    Never home while they are working: a stale phone position falls back to the jobs, and a job
+    finished after the last report wins over it. Two queries for any number of technicians.
+    ``heading_to`` (an order id) is left out: the technician is not there yet.
     """
-    out: dict[int, tuple[Location, str]] = {}
     since = now - JOB_POSITION_FOR
-    best: dict[int, tuple[int, dt.datetime, float, float]] = {}
-    rows = (
-        WorkOrder.objects.filter(technician_id__in=[t.pk for t in technicians],
-                                 status__in=(Status.ON_SITE, Status.COMPLETED), updated_at__gte=since,
-                                 site__latitude__isnull=False, site__longitude__isnull=False)
-        .exclude(pk=heading_to or 0)
-        .values_list("technician_id", "status", "updated_at", "site__latitude", "site__longitude")
-    )
-    for technician_id, status, updated_at, lat, lon in rows:
-        rank = 1 if status == Status.ON_SITE else 0
-        if (rank, updated_at) > best.get(technician_id, (-1, since, 0.0, 0.0))[:2]:
-            best[technician_id] = (rank, updated_at, lat, lon)
-    need: list[int] = []
+    located = WorkOrder.objects.filter(
+        site__latitude__isnull=False, site__longitude__isnull=False,
+    ).exclude(pk=heading_to or 0)
+    # Per technician: (at that job now, when it last changed, where), a job in progress first.
+    at_job: dict[int, tuple[bool, dt.datetime, Location]] = {}
+    for technician_id, status, changed_at, lat, lon in located.filter(
+        technician_id__in=[t.pk for t in technicians], status__in=(Status.ON_SITE, Status.COMPLETED),
+        updated_at__gte=since,
+    ).values_list("technician_id", "status", "updated_at", "site__latitude", "site__longitude"):
+        rank = (status == Status.ON_SITE, changed_at)
+        if technician_id is None or lat is None or lon is None:
+            continue
+        if technician_id not in at_job or rank > at_job[technician_id][:2]:
+            at_job[technician_id] = (*rank, Location(lat, lon))
+    out: dict[int, tuple[Location, str]] = {}
     for technician in technicians:
         fresh = _fresh_position(technician, now=now)
-        job = best.get(technician.pk)
-        # The newer of the two wins; a job in progress always does (the technician is there).
-        if job is not None and (fresh is None or job[0] == 1 or job[1] > technician.last_located_at):
-            out[technician.pk] = (Location(job[2], job[3]), "on_site" if job[0] else "last_job")
+        job = at_job.get(technician.pk)
+        if job is not None and (fresh is None or job[0] or job[1] > fresh[1]):
+            out[technician.pk] = (job[2], "on_site" if job[0] else "last_job")
         elif fresh is not None:
-            out[technician.pk] = (fresh, "position")
-        else:
-            need.append(technician.pk)
+            out[technician.pk] = (fresh[0], "position")
+    need = [t.pk for t in technicians if t.pk not in out]
     if need:
-        rows = (
-            WorkOrder.objects.filter(technician_id__in=need, status__in=(Status.SCHEDULED, Status.EN_ROUTE),
-                                     planned_arrival__lte=now, planned_arrival__gte=now - JOB_POSITION_FOR,
-                                     site__latitude__isnull=False, site__longitude__isnull=False)
-            .exclude(pk=heading_to or 0)
-            .values_list("technician_id", "planned_arrival", "site__latitude", "site__longitude")
-        )
-        latest: dict[int, tuple[dt.datetime, float, float]] = {}
-        for technician_id, arrival, lat, lon in rows:
-            if technician_id not in latest or arrival > latest[technician_id][0]:
-                latest[technician_id] = (arrival, lat, lon)
-        for technician_id, (_, lat, lon) in latest.items():
-            out[technician_id] = (Location(lat, lon), "plan")
+        planned: dict[int, tuple[dt.datetime, Location]] = {}
+        for technician_id, arrival, lat, lon in located.filter(
+            technician_id__in=need, status__in=(Status.SCHEDULED, Status.EN_ROUTE),
+            planned_arrival__range=(since, now),
+        ).values_list("technician_id", "planned_arrival", "site__latitude", "site__longitude"):
+            if technician_id is None or arrival is None or lat is None or lon is None:
+                continue
+            if technician_id not in planned or arrival > planned[technician_id][0]:
+                planned[technician_id] = (arrival, Location(lat, lon))
+        out.update({pk: (where, "plan") for pk, (_, where) in planned.items()})
     for technician in technicians:
         out.setdefault(technician.pk, (Location(technician.home_latitude, technician.home_longitude), "home"))
     return out
@@ -454,7 +448,7 @@ def technician_origin(technician: Technician, *, now: dt.datetime, heading_to: i
 def work_order_eta_minutes(work_order: WorkOrder, *, now: dt.datetime) -> int | None:
     """Driving minutes from where the technician is to the site, or None when unknowable."""
     site, technician = work_order.site, work_order.technician
-    if technician is None or site is None or not site.has_location:
+    if technician is None or site is None or site.latitude is None or site.longitude is None:
         return None
     return travel_minutes(
         technician_origin(technician, now=now, heading_to=work_order.pk),
@@ -502,7 +496,7 @@ def work_order_assign(
     planned_arrival: dt.datetime,
     route_position: int,
     explanation: dict[str, Any] | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "dispatch",
     text: str = "",
     reason: str = "",
@@ -518,19 +512,7 @@ def work_order_assign(
     or of the arrival by ``PLAN_CHANGE_EVENT_MINUTES`` or more, writes a "moved" event with
     ``reason``; an arrival outside the promise flags it at risk, with its own event.
     """
-    for _ in range(5):
-        current = WorkOrder.objects.filter(pk=work_order_id).values_list("technician_id", flat=True).first()
-        try:
-            with transaction.atomic():
-                technicians_lock([technician.pk, current])
-                work_order = _lock(work_order_id)
-                if work_order.technician_id != current:
-                    raise _ChangedHands
-                break
-        except _ChangedHands:
-            continue
-    else:
-        raise Conflict(f"Work order {work_order_id} kept changing hands; try again")
+    work_order = _lock_with_technician(work_order_id, also=technician.pk)
     if work_order.status in state_machine.LOCKED_STATUSES and work_order.technician_id != technician.pk:
         raise ValidationFailed(
             f"{work_order.reference} is already '{Status(work_order.status).label}' with "
@@ -542,9 +524,8 @@ def work_order_assign(
         _set_status(work_order, Status.SCHEDULED)
     logged = work_order.logged_arrival or previous_arrival
     moved = previous is not None and previous.pk != technician.pk
-    shift = abs(planned_arrival - logged) if logged is not None else dt.timedelta(0)
     first = previous is None or from_status != Status.SCHEDULED and from_status not in state_machine.LOCKED_STATUSES
-    told = first or moved or shift >= dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
+    told = first or moved or _moved_enough(logged, planned_arrival)
     work_order.technician = technician
     work_order.scheduled_day = day
     work_order.planned_arrival = planned_arrival
@@ -571,10 +552,9 @@ def work_order_assign(
                text=text or f"Assigned to {technician}, arriving {arrival}"
                + (f" ({reason})" if reason else ""),
                from_status=from_status, to_status=work_order.status, data=data)
-    elif told:
-        before = timezone.localtime(logged).strftime("%H:%M") if logged else "--:--"
+    elif told and previous is not None:
         _event(work_order, kind=EventKind.MOVED, actor=actor, actor_label=actor_label,
-               text=text or f"{reason or actor_label}: {previous} {before} → {technician} {arrival}",
+               text=text or _moved_text(reason or actor_label, (previous, logged), (technician, planned_arrival)),
                data={**data, "previous_technician_id": previous.pk,
                      "previous_arrival": logged.isoformat() if logged else None})
     if work_order.promised_start is None:
@@ -709,24 +689,44 @@ def technician_report_location(
     technician.save(update_fields=["last_latitude", "last_longitude", "last_located_at", "updated_at"])
 
 
+def _moved_text(reason: str, before: tuple[object, dt.datetime | None], after: tuple[object, dt.datetime]) -> str:
+    """"re-plan: 张伟 20:27 → 王磊 20:31": who and when, before and after."""
+    when = timezone.localtime(before[1]).strftime("%H:%M") if before[1] else "--:--"
+    return f"{reason}: {before[0]} {when} → {after[0]} {timezone.localtime(after[1]):%H:%M}"
+
+
+def _moved_enough(before: dt.datetime | None, after: dt.datetime) -> bool:
+    """A planned arrival that moved this far from what was last recorded is worth an event."""
+    return before is not None and abs(after - before) >= dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
+
+
+class Retiming(NamedTuple):
+    """A new position and arrival for an order that stays on its technician's route."""
+
+    work_order_id: int
+    route_position: int
+    planned_arrival: dt.datetime
+    version: int  # the version the plan was made from
+
+
 @transaction.atomic(savepoint=False)  # only ever part of a plan being applied
-def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime, int]]) -> list[int]:
+def work_orders_retime(*, changes: list[Retiming]) -> list[int]:
     """New route positions and planned arrivals for orders that stay with their technician.
 
-    ``changes`` holds (work order id, route position, planned arrival, version planned from).
-    The caller holds the technicians' locks and writes the events for big moves. One
-    ``UPDATE ... FROM (VALUES ...)`` statement writes them all (Django's ``bulk_update`` took
-    about 19 ms for a 12-stop route, this about 2 ms, on every urgent order); it changes only
-    orders still on a route and still at the version planned from, bumping it. Returns the ids
-    it changed.
+    The caller holds the technicians' locks, and then calls :func:`work_orders_retime_record`
+    with the ids this returns. Only orders still on a route and still at the version planned
+    from change (their version is bumped). One ``UPDATE ... FROM (VALUES ...)`` statement
+    writes them all (Django's ``bulk_update`` took about 19 ms for a 12-stop route, this about
+    2 ms, on every urgent order). It keeps the arrival last recorded (or else the one being
+    replaced) in ``logged_arrival``.
     """
     if not changes:
         return []
     ops = connection.ops
     table = ops.quote_name(WorkOrder._meta.db_table)
-    column = {name: ops.quote_name(WorkOrder._meta.get_field(name).column)
+    column = {name: ops.quote_name(WorkOrder._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
               for name in ("id", "route_position", "planned_arrival", "scheduled_day", "updated_at",
-                           "status", "version")}
+                           "status", "version", "logged_arrival")}
     params: list[Any] = [ops.adapt_datetimefield_value(timezone.now())]
     for work_order_id, position, arrival, version in changes:
         params += [work_order_id, position, ops.adapt_datetimefield_value(arrival),
@@ -735,6 +735,8 @@ def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime, int]]) -> l
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(changes))
     sql = (
         f"UPDATE {table} SET {column['route_position']} = v.column2, "
+        f"{column['logged_arrival']} = COALESCE({table}.{column['logged_arrival']}, "
+        f"{table}.{column['planned_arrival']}), "
         f"{column['planned_arrival']} = v.column3, {column['scheduled_day']} = v.column4, "
         f"{column['version']} = {table}.{column['version']} + 1, "
         f"{column['updated_at']} = %s FROM (VALUES {rows}) AS v WHERE {table}.{column['id']} = v.column1 "
@@ -744,3 +746,40 @@ def work_orders_retime(*, changes: list[tuple[int, int, dt.datetime, int]]) -> l
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def work_orders_retime_record(*, work_order_ids: list[int], reason: str, actor_label: str) -> list[str]:
+    """After :func:`work_orders_retime`, the same rules as :func:`work_order_assign`: an arrival
+    that moved ``PLAN_CHANGE_EVENT_MINUTES`` or more from what was last recorded is a "moved"
+    event, and one that left or re-entered the promised window flags or clears "promise at
+    risk". Returns the orders now at risk, as lines for a report.
+    """
+    if not work_order_ids:
+        return []
+    moved: list[tuple[int, str, dict[str, Any]]] = []
+    flips: list[int] = []
+    for pk, name, logged, arrival, promised_start, promised_end, at_risk in WorkOrder.objects.filter(
+        pk__in=work_order_ids,
+    ).values_list("pk", "technician__name", "logged_arrival", "planned_arrival", "promised_start",
+                  "promised_end", "promise_at_risk"):
+        if arrival is None:
+            continue
+        if _moved_enough(logged, arrival):
+            moved.append((pk, _moved_text(reason, (name, logged), (name, arrival)),
+                          {"planned_arrival": arrival.isoformat(), "reason": reason,
+                           "previous_arrival": logged.isoformat() if logged else None}))
+        if promised_start is not None and promised_end is not None and at_risk == (
+                promised_start <= arrival <= promised_end):
+            flips.append(pk)
+    if moved:
+        technician_of = dict(WorkOrder.objects.filter(pk__in=[pk for pk, *_ in moved])
+                             .values_list("pk", "technician_id"))
+        work_order_events_bulk(kind=EventKind.MOVED, actor_label=actor_label, items=[
+            (pk, text, {**data, "technician_id": technician_of[pk]}) for pk, text, data in moved])
+        WorkOrder.objects.filter(pk__in=[pk for pk, *_ in moved]).update(logged_arrival=F("planned_arrival"))
+    at_risk_now = []
+    for work_order in WorkOrder.objects.filter(pk__in=flips).order_by("pk"):
+        if work_order_promise_check(work_order=work_order, arrival=work_order.planned_arrival, reason=reason,
+                                    actor_label=actor_label) == "promise_at_risk":
+            at_risk_now.append(f"{work_order.reference}: {work_order.promise_risk_reason}")
+    return at_risk_now
