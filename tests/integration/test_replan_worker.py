@@ -10,11 +10,10 @@ import uuid
 import pytest
 from django.conf import settings
 
-from server.customers.models import Customer, Site
 from server.scheduling.models import ReplanJob
-from server.workorders.services import work_order_create
 from tests import factories
 from tests.integration.conftest import celery_worker, set_task_routes
+from tests.server.test_replan_jobs import seeded_day
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,19 +38,6 @@ def replan_worker_process(real_services, django_db_setup, tmp_path_factory):
     finally:
         set_task_routes(app, saved[0])
         app.conf.task_always_eager = saved[1]
-
-
-def seeded_day(n_orders: int) -> None:
-    factories.technician(name="张伟", lat=31.23, lon=121.47)
-    factories.technician(name="李强", lat=31.20, lon=121.52)
-    factories.technician(name="王磊", lat=31.27, lon=121.43)
-    for i in range(n_orders):
-        customer = Customer.objects.create(name=f"c{i}", phone=f"+86138001391{i:02d}")
-        site = Site.objects.create(customer=customer, address=f"addr {i}",
-                                   latitude=31.18 + (i % 5) * 0.025,
-                                   longitude=121.40 + (i // 5) * 0.03)
-        work_order_create(customer=customer, site=site, problem=f"p{i}",
-                          required_skill=factories.skill("water_purifier"), service_minutes=30)
 
 
 def test_a_replan_job_runs_on_the_replan_worker_with_both_solver_processes(
