@@ -24,8 +24,11 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-packages $(VENV)/.installed
 
+# The embedded default asks for DEBUG (the settings keep it off unless asked): a per-process
+# secret, unsigned webhooks accepted, plain HTTP.
+run: export DEBUG ?= 1
 run: setup
-	mkdir -p var
+	mkdir -p var/static
 	$(PY) server/manage.py migrate --noinput
 	$(PY) server/manage.py demo_data
 	@echo "Fixroute on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.config.settings.local")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.config.settings.production")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

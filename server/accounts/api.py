@@ -29,7 +29,7 @@ class Message(Schema):
 
 @router.post("/token", response={200: TokenOut, 401: Message}, auth=None)
 def api_token_issue(request: HttpRequest, payload: TokenIn) -> dict:
-    key, user = services.api_token_issue(username=payload.username, password=payload.password)
+    key, user = services.api_token_issue(request=request, username=payload.username, password=payload.password)
     technician = getattr(user, "technician", None)
     return {
         "token": key,

@@ -5,6 +5,7 @@ import secrets
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
+from django.http import HttpRequest
 from django.utils import timezone
 
 from server.accounts.models import ApiToken
@@ -20,9 +21,14 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_issue(*, username: str, password: str, label: str = "app") -> tuple[str, User]:
-    """Check the credentials and return a new bearer token (shown once) and its user."""
-    user = authenticate(username=username, password=password)
+def api_token_issue(
+    *, request: HttpRequest, username: str, password: str, label: str = "app",
+) -> tuple[str, User]:
+    """Check the credentials and return a new bearer token (shown once) and its user.
+
+    ``request`` lets django-axes count failures per username and address.
+    """
+    user = authenticate(request=request, username=username, password=password)
     if user is None or not user.is_active:
         raise LoginFailed("Wrong username or password")
     key = secrets.token_urlsafe(32)

@@ -1,3 +1,0 @@
-from server.config.celery_app import app as celery_app
-
-__all__ = ["celery_app"]

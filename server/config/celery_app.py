@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.config.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.config.settings.production")
 
 app = Celery("fixroute")
 app.config_from_object("django.conf:settings", namespace="CELERY")

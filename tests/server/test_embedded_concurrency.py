@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def embedded_server(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "server.config.settings.local", "DEBUG": "1",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "server.config.settings.production", "DEBUG": "1",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'fixroute.sqlite3'}", "PYTHONPATH": str(REPO),
            "DISPATCH_REPLAN_DEBOUNCE_SECONDS": "2", "DISPATCH_REPLAN_SECONDS": "1"}
     env.pop("REDIS_URL", None)
