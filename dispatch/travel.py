@@ -3,17 +3,23 @@
 ``GeodesicTravel`` is the embedded default (no network): great-circle distance
 on the WGS-84 ellipsoid, stretched by a circuity factor for real roads, at a
 speed that may depend on the hour of departure. ``OsrmTravel`` asks an OSRM
-server. ``CachedTravel`` memoises pairs of either.
+server. ``CachedTravel`` memoises pairs of either. ``FallbackTravel`` answers
+from an offline provider while the primary one fails, and says so.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import logging
 import math
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,14 +29,19 @@ from dispatch.model import Location
 
 __all__ = [
     "CachedTravel",
+    "FallbackTravel",
     "GeodesicTravel",
     "geodesic_km",
     "OsrmTravel",
     "TravelError",
+    "TravelMatrix",
     "TravelTimeProvider",
     "gcj02_to_wgs84",
     "wgs84_to_gcj02",
 ]
+
+
+logger = logging.getLogger(__name__)
 
 
 class TravelError(RuntimeError):
@@ -41,9 +52,7 @@ class TravelError(RuntimeError):
 class TravelTimeProvider(Protocol):
     """Anything that turns points into a travel-time matrix."""
 
-    def durations(
-        self, points: Sequence[Location], *, depart_minute: int = 0
-    ) -> list[list[int]]:
+    def durations(self, points: Sequence[Location], *, depart_minute: int = 0) -> list[list[int]]:
         """Whole minutes (rounded up) between all pairs, 0 on the diagonal."""
         ...
 
@@ -139,9 +148,7 @@ class GeodesicTravel:
             return 0
         return self._minutes_for_km(geodesic_km(a, b), depart_minute)
 
-    def pair_minutes(
-        self, pairs: Sequence[tuple[Location, Location]], *, depart_minute: int = 0
-    ) -> list[int]:
+    def pair_minutes(self, pairs: Sequence[tuple[Location, Location]], *, depart_minute: int = 0) -> list[int]:
         """:meth:`minutes` for many (from, to) pairs at once (vectorised)."""
         if not pairs:
             return []
@@ -159,9 +166,7 @@ class GeodesicTravel:
         minutes = _ceil_minutes(60.0 * km * self.circuity / self.speed_at(depart_minute))
         return minutes + self.overhead_min
 
-    def durations(
-        self, points: Sequence[Location], *, depart_minute: int = 0
-    ) -> list[list[int]]:
+    def durations(self, points: Sequence[Location], *, depart_minute: int = 0) -> list[list[int]]:
         """Symmetric minute matrix between all points.
 
         Parameters
@@ -218,9 +223,7 @@ class OsrmTravel:
         coords = ";".join(f"{p.lon:.6f},{p.lat:.6f}" for p in points)
         return f"{self.base_url}/table/v1/{self.profile}/{coords}?annotations=duration"
 
-    def durations(
-        self, points: Sequence[Location], *, depart_minute: int = 0
-    ) -> list[list[int]]:
+    def durations(self, points: Sequence[Location], *, depart_minute: int = 0) -> list[list[int]]:
         """Minute matrix from OSRM (seconds rounded up to whole minutes).
 
         Raises
@@ -243,6 +246,9 @@ class OsrmTravel:
             raise TravelError(f"OSRM returned HTTP {exc.code} for {url}: {detail}") from exc
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise TravelError(f"cannot reach OSRM at {self.base_url}: {exc}") from exc
+        except http.client.HTTPException as exc:
+            # Not HTTP at all (BadStatusLine), or a reply cut short (IncompleteRead).
+            raise TravelError(f"OSRM at {self.base_url} gave a broken HTTP answer: {exc!r}") from exc
         except ValueError as exc:
             raise TravelError(f"OSRM answered with invalid JSON: {exc}") from exc
         if not isinstance(payload, dict) or payload.get("code") != "Ok":
@@ -250,8 +256,10 @@ class OsrmTravel:
             msg = payload.get("message", "") if isinstance(payload, dict) else ""
             raise TravelError(f"OSRM error {code}: {msg}".rstrip(": "))
         table = payload.get("durations")
-        if not isinstance(table, list) or len(table) != n or any(
-            not isinstance(row, list) or len(row) != n for row in table
+        if (
+            not isinstance(table, list)
+            or len(table) != n
+            or any(not isinstance(row, list) or len(row) != n for row in table)
         ):
             raise TravelError(f"OSRM returned a malformed {n}x{n} duration table")
         out = [[0] * n for _ in range(n)]
@@ -261,6 +269,8 @@ class OsrmTravel:
                     continue
                 if sec is None:
                     raise TravelError(f"OSRM found no route from point {i} to point {j}")
+                if isinstance(sec, bool) or not isinstance(sec, int | float) or not 0 <= sec < math.inf:
+                    raise TravelError(f"OSRM returned a malformed duration {sec!r} from point {i} to {j}")
                 out[i][j] = _ceil_minutes(float(sec) / 60.0)
         return out
 
@@ -293,9 +303,7 @@ class CachedTravel:
     def __len__(self) -> int:
         return len(self._cache)
 
-    def durations(
-        self, points: Sequence[Location], *, depart_minute: int = 0
-    ) -> list[list[int]]:
+    def durations(self, points: Sequence[Location], *, depart_minute: int = 0) -> list[list[int]]:
         """Minute matrix, served from the cache where possible."""
         n = len(points)
         hour = (depart_minute // 60) % 24
@@ -332,6 +340,149 @@ class CachedTravel:
             self._cache.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TravelMatrix:
+    """A minute matrix and whether it is only the offline estimate.
+
+    ``approximate`` is true when the configured provider could not answer and the
+    fallback's straight-line model answered instead.
+    """
+
+    minutes: list[list[int]]
+    approximate: bool
+
+
+class FallbackTravel:
+    """Ask ``primary``; when it fails, answer from ``fallback`` and flag the answer approximate.
+
+    Parameters
+    ----------
+    primary
+        The provider to use (e.g. OSRM). Its failures must be :class:`TravelError`.
+    fallback
+        A provider that does not fail (e.g. :class:`GeodesicTravel`).
+    retry_after_s
+        After a failure the primary is left alone this long (a short circuit breaker), so a
+        dead server costs one timeout per period rather than one per request; 0 asks it
+        every time.
+    clock
+        Monotonic seconds (injectable for tests).
+
+    Notes
+    -----
+    One warning is logged when the primary fails, and none while the breaker is open; the
+    answers served meanwhile are counted and reported when the primary answers again.
+    :attr:`approximate` tells whether the last answer given *to the calling thread* was the
+    fallback's (the provider is shared between request threads).
+    """
+
+    def __init__(
+        self,
+        primary: TravelTimeProvider,
+        fallback: TravelTimeProvider,
+        *,
+        retry_after_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if retry_after_s < 0:
+            raise ValueError("retry_after_s must not be negative")
+        self.primary = primary
+        self.fallback = fallback
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._open_until: float | None = None  # primary skipped until then
+        self._failing = False  # between a failure and the next answer from the primary
+        self._fallback_answers = 0  # since the primary last failed
+        self._local = threading.local()
+        self.failures = 0
+
+    @property
+    def approximate(self) -> bool:
+        """Whether the last answer given to this thread came from the fallback."""
+        return bool(getattr(self._local, "approximate", False))
+
+    def estimate(self, points: Sequence[Location], *, depart_minute: int = 0) -> TravelMatrix:
+        """Minute matrix between all points, and whether it is the fallback's estimate.
+
+        Parameters
+        ----------
+        points
+            WGS-84 points; the matrix follows their order.
+        depart_minute
+            Minute of the day of departure.
+
+        Returns
+        -------
+        TravelMatrix
+            The primary's answer (``approximate=False``) or, when the primary fails or is
+            being left alone after a failure, the fallback's (``approximate=True``).
+        """
+        result = self._estimate(points, depart_minute=depart_minute)
+        self._local.approximate = result.approximate
+        return result
+
+    def durations(self, points: Sequence[Location], *, depart_minute: int = 0) -> list[list[int]]:
+        """:meth:`estimate`'s minutes (see :attr:`approximate`)."""
+        return self.estimate(points, depart_minute=depart_minute).minutes
+
+    def _estimate(self, points: Sequence[Location], *, depart_minute: int) -> TravelMatrix:
+        if not self._breaker_open():
+            try:
+                minutes = self.primary.durations(points, depart_minute=depart_minute)
+            except TravelError as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return TravelMatrix(minutes, approximate=False)
+        with self._lock:
+            self._fallback_answers += 1
+        return TravelMatrix(self.fallback.durations(points, depart_minute=depart_minute), approximate=True)
+
+    def _breaker_open(self) -> bool:
+        """Whether to skip the primary. Once the pause is over one caller (this one) tries it
+        again while the others keep to the fallback until it has answered or failed."""
+        with self._lock:
+            if self._open_until is None:
+                return False
+            now = self._clock()
+            if now < self._open_until:
+                return True
+            self._open_until = now + self.retry_after_s
+            return False
+
+    def _failed(self, exc: TravelError) -> None:
+        with self._lock:
+            self.failures += 1
+            first = not self._failing
+            self._failing = True
+            self._open_until = self._clock() + self.retry_after_s
+            served = self._fallback_answers
+        if first:
+            logger.warning(
+                "Routing provider failed (%s); answering from the offline model, approximate, "
+                "and asking it again in %g s",
+                exc,
+                self.retry_after_s,
+            )
+        else:
+            logger.warning(
+                "Routing provider still failing (%s); %d approximate answers so far, next try in %g s",
+                exc,
+                served,
+                self.retry_after_s,
+            )
+
+    def _answered(self) -> None:
+        with self._lock:
+            if not self._failing:
+                return
+            served, self._fallback_answers = self._fallback_answers, 0
+            self._failing = False
+            self._open_until = None
+        logger.warning("Routing provider answers again, after %d approximate answers", served)
+
+
 # --- GCJ-02 ("Mars coordinates") ----------------------------------------------
 # Chinese map apps publish GCJ-02 coordinates, offset from WGS-84 by up to a few
 # hundred metres. The forward transform is the widely published approximation on
@@ -348,13 +499,23 @@ def _outside_china(lat: float, lon: float) -> bool:
 def _delta(lat: float, lon: float) -> tuple[float, float]:
     x, y = lon - 105.0, lat - 35.0
     dlat = (
-        -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * math.sqrt(abs(x))
         + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
         + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
         + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
     )
     dlon = (
-        300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * math.sqrt(abs(x))
         + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
         + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
         + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0

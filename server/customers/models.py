@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from server.common.models import BaseModel
@@ -27,11 +28,21 @@ class Customer(BaseModel):
         return self.name or self.phone or f"customer {self.pk}"
 
 
+class LocationSource(models.TextChoices):
+    TYPED = "typed", "Typed in"
+    GEOCODED = "geocoded", "Found from the address"
+    NONE = "none", "No coordinates"
+
+
 class Site(BaseModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sites")
     address = models.CharField(max_length=300)
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
+    # Where the coordinates came from (services.site_create / site_location_set keep it current).
+    location_source = models.CharField(max_length=10, choices=LocationSource.choices, default=LocationSource.TYPED)
+    # Staff must check the site: it has no coordinates (so it cannot be dispatched), or someone flagged it.
+    needs_review = models.BooleanField(default=False)
     access_notes = models.CharField(max_length=300, blank=True)
     is_primary = models.BooleanField(default=True)
 
@@ -43,14 +54,17 @@ class Site(BaseModel):
                 name="site_latitude_range",
             ),
             models.CheckConstraint(
-                condition=models.Q(longitude__isnull=True)
-                | models.Q(longitude__gte=-180, longitude__lte=180),
+                condition=models.Q(longitude__isnull=True) | models.Q(longitude__gte=-180, longitude__lte=180),
                 name="site_longitude_range",
             ),
         ]
 
     def __str__(self) -> str:
         return self.address
+
+    def clean(self) -> None:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValidationError("Give both latitude and longitude, or neither.")
 
     @property
     def has_location(self) -> bool:

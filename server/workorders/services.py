@@ -16,7 +16,7 @@ from notifications import messages as sms_messages
 from notifications import services as sms_services
 from server.common.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from server.customers.models import Customer, Equipment, Site
-from server.scheduling.travel import travel_minutes
+from server.scheduling.travel import travel_approximate, travel_minutes
 from server.technicians.models import Skill, Technician
 from server.workorders import state_machine
 from server.workorders.models import EventKind, Priority, Source, Status, WorkOrder, WorkOrderEvent
@@ -462,6 +462,8 @@ def _queue_status_sms(work_order: WorkOrder, *, event: WorkOrderEvent, kind: str
         _event(work_order, kind=EventKind.SMS, text="No SMS: the customer has no phone number")
         return
     eta = work_order_eta_minutes(work_order, now=timezone.now()) if kind == "on_my_way" else None
+    # The routing provider failed and the offline model answered: the event says so.
+    eta_approximate = eta is not None and travel_approximate()
     body = sms_messages.status_text(
         kind=kind,
         language=customer.language,
@@ -483,7 +485,7 @@ def _queue_status_sms(work_order: WorkOrder, *, event: WorkOrderEvent, kind: str
         work_order,
         kind=EventKind.SMS,
         text=f"SMS queued to {customer.phone}: {body}",
-        data={"sms_id": message.pk, "eta_minutes": eta},
+        data={"sms_id": message.pk, "eta_minutes": eta, "eta_approximate": eta_approximate},
     )
 
 

@@ -1,8 +1,10 @@
-"""Travel-time providers: geodesic, OSRM (against a local fake server), cache, GCJ-02."""
+"""Travel-time providers: geodesic, OSRM (against a local fake server), cache, fallback, GCJ-02."""
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,9 +16,11 @@ from geopy.distance import geodesic
 from dispatch import Location
 from dispatch.travel import (
     CachedTravel,
+    FallbackTravel,
     GeodesicTravel,
     OsrmTravel,
     TravelError,
+    TravelMatrix,
     TravelTimeProvider,
     gcj02_to_wgs84,
     wgs84_to_gcj02,
@@ -92,9 +96,7 @@ def test_osrm_table_is_parsed_and_rounded_up(osrm: str) -> None:
     _FakeOsrm.reply = (200, {"code": "Ok", "durations": [[0, 61.0], [119.5, 0]]})
     m = OsrmTravel(osrm).durations([PARIS, LONDON])
     assert m == [[0, 2], [2, 0]]
-    assert _FakeOsrm.seen == [
-        "/table/v1/driving/2.352200,48.856600;-0.127800,51.507400?annotations=duration"
-    ]
+    assert _FakeOsrm.seen == ["/table/v1/driving/2.352200,48.856600;-0.127800,51.507400?annotations=duration"]
 
 
 @pytest.mark.parametrize(
@@ -203,3 +205,166 @@ def test_fast_geodesic_agrees_with_geopy_and_matrix_agrees_with_pairs() -> None:
     for i, a in enumerate(points):
         for j, b in enumerate(points):
             assert matrix[i][j] == travel.minutes(a, b, depart_minute=8 * 60)
+
+
+# --- Fallback to the offline model while the routing provider fails --------------------------
+
+SHANGHAI = [Location(31.2290, 121.4560), Location(31.2300, 121.4600), Location(31.3000, 121.6000)]
+
+
+def _closed_port_url() -> str:
+    server = HTTPServer(("127.0.0.1", 0), _FakeOsrm)
+    port = server.server_address[1]
+    server.server_close()  # nothing listens there any more
+    return f"http://127.0.0.1:{port}"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_osrm_answer_that_is_not_http_raises_travel_error() -> None:
+    """A server that answers garbage instead of HTTP is a TravelError, not an http.client error."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer_garbage() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"garbage\r\n\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TravelError, match="broken HTTP answer"):
+            OsrmTravel(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=2).durations([PARIS, LONDON])
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.mark.parametrize("cell", ["12", [1], -5, float("nan"), True])
+def test_osrm_non_numeric_duration_raises_travel_error(osrm: str, cell: Any) -> None:
+    body = json.dumps({"code": "Ok", "durations": [[0, cell], [60, 0]]}).encode()
+    _FakeOsrm.reply = (200, body)
+    with pytest.raises(TravelError, match="malformed duration"):
+        OsrmTravel(osrm).durations([PARIS, LONDON])
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (500, {"message": "boom"}),
+        (503, b"<html>Service Unavailable</html>"),
+        (200, b"not json"),
+        (200, {"code": "NoTable", "message": "no table"}),
+        (200, {"code": "Ok", "durations": [[0, None, 1], [1, 0, 1], [1, 1, 0]]}),
+    ],
+)
+def test_fallback_answers_geodesic_minutes_flagged_approximate_when_osrm_errs(
+    osrm: str, reply: tuple[int, Any]
+) -> None:
+    _FakeOsrm.reply = reply
+    geodesic_travel = GeodesicTravel(circuity=1.3, speed_kmh=30.0)
+    travel = FallbackTravel(OsrmTravel(osrm), geodesic_travel)
+    result = travel.estimate(SHANGHAI, depart_minute=9 * 60)
+    assert result.minutes == geodesic_travel.durations(SHANGHAI, depart_minute=9 * 60)
+    assert result.minutes[0][2] > 0
+    assert result.approximate is True
+    assert travel.approximate is True
+    assert travel.failures == 1
+    assert len(_FakeOsrm.seen) == 1
+
+
+def test_fallback_answers_when_osrm_is_not_listening() -> None:
+    geodesic_travel = GeodesicTravel(circuity=1.4, speed_kmh=25.0)
+    travel = FallbackTravel(CachedTravel(OsrmTravel(_closed_port_url(), timeout_s=1)), geodesic_travel)
+    assert travel.durations(SHANGHAI) == geodesic_travel.durations(SHANGHAI)
+    assert travel.approximate is True
+    assert isinstance(travel, TravelTimeProvider)
+
+
+def test_fallback_passes_osrm_answers_through_unflagged(osrm: str) -> None:
+    _FakeOsrm.reply = (200, {"code": "Ok", "durations": [[0, 600], [540, 0]]})
+    travel = FallbackTravel(OsrmTravel(osrm), GeodesicTravel())
+    result = travel.estimate([PARIS, LONDON])
+    assert result.minutes == [[0, 10], [9, 0]]
+    assert result.approximate is False
+    assert travel.approximate is False
+    assert travel.failures == 0
+
+
+def test_breaker_leaves_a_failed_osrm_alone_for_a_while_then_tries_again(osrm: str) -> None:
+    clock = _Clock()
+    _FakeOsrm.reply = (500, {"message": "down"})
+    travel = FallbackTravel(OsrmTravel(osrm), GeodesicTravel(), retry_after_s=30, clock=clock)
+    for _ in range(5):
+        assert travel.estimate([PARIS, LONDON]).approximate
+    assert len(_FakeOsrm.seen) == 1  # asked once, then left alone
+    clock.now += 29
+    assert travel.estimate([PARIS, LONDON]).approximate
+    assert len(_FakeOsrm.seen) == 1
+    clock.now += 2  # the pause is over: OSRM is asked again, and is back
+    _FakeOsrm.reply = (200, {"code": "Ok", "durations": [[0, 600], [540, 0]]})
+    result = travel.estimate([PARIS, LONDON])
+    assert result == TravelMatrix([[0, 10], [9, 0]], approximate=False)
+    assert travel.approximate is False
+    assert len(_FakeOsrm.seen) == 2
+    assert travel.estimate([PARIS, LONDON]).approximate is False
+    assert len(_FakeOsrm.seen) == 3
+
+
+def test_breaker_reopens_when_the_retry_fails_too(osrm: str) -> None:
+    clock = _Clock()
+    _FakeOsrm.reply = (500, {"message": "down"})
+    travel = FallbackTravel(OsrmTravel(osrm), GeodesicTravel(), retry_after_s=30, clock=clock)
+    travel.durations([PARIS, LONDON])
+    clock.now += 31
+    travel.durations([PARIS, LONDON])
+    travel.durations([PARIS, LONDON])
+    assert len(_FakeOsrm.seen) == 2
+    assert travel.failures == 2
+
+
+def test_fallback_logs_one_warning_per_outage_not_per_call_or_cell(osrm: str, caplog: pytest.LogCaptureFixture) -> None:
+    clock = _Clock()
+    _FakeOsrm.reply = (502, {"message": "bad gateway"})
+    travel = FallbackTravel(OsrmTravel(osrm), GeodesicTravel(), retry_after_s=30, clock=clock)
+    points = [Location(31.2 + k / 100, 121.4 + k / 100) for k in range(20)]  # 380 cells
+    with caplog.at_level(logging.WARNING, logger="dispatch.travel"):
+        for _ in range(10):
+            travel.durations(points)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "HTTP 502" in warnings[0].getMessage()
+    assert "approximate" in warnings[0].getMessage()
+    caplog.clear()
+    clock.now += 31
+    _FakeOsrm.reply = (200, {"code": "Ok", "durations": [[0, 60], [60, 0]]})
+    with caplog.at_level(logging.WARNING, logger="dispatch.travel"):
+        travel.durations([PARIS, LONDON])
+    assert [r.getMessage() for r in caplog.records] == ["Routing provider answers again, after 10 approximate answers"]
+
+
+def test_approximate_flag_is_per_thread(osrm: str) -> None:
+    """A request thread that got OSRM's answer is not told another thread's answer was approximate."""
+    _FakeOsrm.reply = (500, {"message": "down"})
+    travel = FallbackTravel(OsrmTravel(osrm), GeodesicTravel(), retry_after_s=0)
+    travel.durations([PARIS, LONDON])
+    assert travel.approximate is True
+    seen_elsewhere: list[bool] = []
+    other = threading.Thread(target=lambda: seen_elsewhere.append(travel.approximate))
+    other.start()
+    other.join()
+    assert seen_elsewhere == [False]
+
+
+def test_fallback_rejects_negative_pause() -> None:
+    with pytest.raises(ValueError, match="retry_after_s"):
+        FallbackTravel(GeodesicTravel(), GeodesicTravel(), retry_after_s=-1)
