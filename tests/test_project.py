@@ -55,8 +55,8 @@ def test_nothing_outside_settings_reads_the_environment():
 def test_compose_describes_the_production_set():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "beat", "postgres", "redis"} <= set(services)
-    for name in ("web", "worker", "beat"):
+    assert {"migrate", "web", "worker", "replanworker", "beat", "postgres", "redis"} <= set(services)
+    for name in ("migrate", "web", "worker", "replanworker", "beat"):
         service = services[name]
         env = service["environment"]
         assert env["DATABASE_URL"].startswith("postgres://")
@@ -64,9 +64,16 @@ def test_compose_describes_the_production_set():
         assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-        assert "healthcheck" in service
+    # One migrate run before the long-running services start (not one per web replica).
+    assert services["migrate"]["command"] == "python server/manage.py migrate --noinput"
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "replanworker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "migrate" not in services[name]["command"]
+        assert "healthcheck" in services[name]
     assert "gunicorn server.config.wsgi:application" in services["web"]["command"]
     assert "celery -A server.config.celery_app worker" in services["worker"]["command"]
+    assert "celery -A server.config.celery_app worker" in services["replanworker"]["command"]
     assert "celery -A server.config.celery_app beat" in services["beat"]["command"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert "ping" in services["redis"]["healthcheck"]["test"]
