@@ -9,7 +9,6 @@ future, and ``sms_redrive`` (beat, every 60 s) re-enqueues due rows.
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -53,6 +52,24 @@ def _enqueue_send(message_id: int, *, countdown: float | None = None) -> None:
         sms_send_task.delay(message_id=message_id)
     else:
         sms_send_task.apply_async(kwargs={"message_id": message_id}, countdown=countdown)
+
+
+def _enqueue_on_commit(message_id: int, *, countdown: float | None = None) -> None:
+    """Enqueue the send once the current transaction commits (at once outside one).
+
+    The hook never raises: a broker that is down is logged and the row stays QUEUED for
+    ``sms_redrive``, so the caller's committed work answers normally and the transaction's later
+    hooks still run. It is a named function, not a partial: Django's robust on_commit path logs
+    the hook's ``__qualname__``, which a partial does not have.
+    """
+
+    def enqueue_sms_send() -> None:
+        try:
+            _enqueue_send(message_id, countdown=countdown)
+        except Exception:
+            logger.exception("SMS %s not enqueued (broker unavailable?); sms_redrive retries it", message_id)
+
+    transaction.on_commit(enqueue_sms_send, robust=True)
 
 
 def _due(now: datetime) -> Q:
@@ -107,8 +124,8 @@ def sms_queue(
         if key is None:
             raise
         return SmsMessage.objects.get(idempotency_key=key)
-    # robust: a broker outage must not break the caller's other on_commit work; redrive retries.
-    transaction.on_commit(functools.partial(_enqueue_send, message.pk), robust=True)
+    # A broker outage must not fail the caller or skip its other on_commit work; redrive retries.
+    _enqueue_on_commit(message.pk)
     return message
 
 
@@ -188,10 +205,7 @@ def _record_transient(message: SmsMessage, *, error: str) -> SmsMessage:
     delay = retry_delay(attempts=message.attempts)
     _record(message, status=Status.QUEUED, not_before=timezone.now() + delay, error=error)
     if delay < RETRY_KICK_BELOW:
-        transaction.on_commit(
-            functools.partial(_enqueue_send, message.pk, countdown=delay.total_seconds()),
-            robust=True,
-        )
+        _enqueue_on_commit(message.pk, countdown=delay.total_seconds())
     return message
 
 
@@ -220,22 +234,18 @@ def sms_redrive(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        stuck = SmsMessage.objects.filter(
-            status=Status.SENDING, updated_at__lt=now - SENDING_TIMEOUT
-        ).update(
+        stuck = SmsMessage.objects.filter(status=Status.SENDING, updated_at__lt=now - SENDING_TIMEOUT).update(
             status=Status.FAILED, error="unknown: provider call did not finish", updated_at=now
         )
         if stuck:
             logger.error("Marked %s SMS stuck in SENDING as failed (outcome unknown)", stuck)
         due_ids = list(
-            SmsMessage.objects.filter(
-                _due(now), status=Status.QUEUED, created_at__lt=now - REDRIVE_AFTER
-            )
+            SmsMessage.objects.filter(_due(now), status=Status.QUEUED, created_at__lt=now - REDRIVE_AFTER)
             .order_by("created_at")
             .values_list("pk", flat=True)[:REDRIVE_BATCH]
         )
         for message_id in due_ids:
-            transaction.on_commit(functools.partial(_enqueue_send, message_id), robust=True)
+            _enqueue_on_commit(message_id)
     if due_ids:
         logger.info("Re-enqueued %s queued SMS", len(due_ids))
     return len(due_ids)

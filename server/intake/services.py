@@ -1,24 +1,52 @@
-"""A phone call becomes a work order, or joins the caller's open one."""
+"""A phone call becomes a work order, or joins the caller's open one.
+
+Nothing a phone system sends is refused once its call id is known: a webhook cannot fix its
+payload and a refused call is a lost customer. Text is cleaned and cut to fit (``server.common
+.text``), a caller ID that is withheld or not a phone number gets an order for staff and a
+callback task, and a call id that cannot be stored as it is is stored as its hash.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import User
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from server.common.db import retry_transaction
-from server.common.exceptions import ValidationFailed
-from server.common.phones import phone_to_e164
+from server.common.exceptions import NotFound, ValidationFailed
+from server.common.phones import phone_to_e164, phone_to_e164_or_none
+from server.common.text import PROBLEM_MAX_LENGTH, json_clean, text_clean, text_is_clean
 from server.customers.models import Customer, Equipment, Site
-from server.intake.models import CallOutcome, CallRecord
+from server.intake.models import CallbackTask, CallOutcome, CallRecord
 from server.scheduling import services as scheduling_services
 from server.technicians.models import Skill
 from server.workorders import services as work_order_services
 from server.workorders.models import OPEN_STATUSES, EventKind, Priority, Source, WorkOrder
+
+logger = logging.getLogger(__name__)
+
+# What phone systems send instead of a number when the caller withheld it. Twilio sends words or
+# one of its placeholder numbers (+266696687 spells ANONYMOUS on a keypad); these are not
+# numbers anyone can be called back on, even should the numbering plans ever make them valid.
+WITHHELD_CALLER_IDS = frozenset({
+    "anonymous", "restricted", "unknown", "private", "unavailable", "withheld", "blocked",
+    "+266696687", "+86282452253", "+8656696", "+7378742833", "+2562533",
+})  # fmt: skip
+
+
+def _max_length(field: str, *, model: type[models.Model] = CallRecord) -> int:
+    """The column's length, so text is cut to what the model stores."""
+    column = model._meta.get_field(field)
+    assert isinstance(column, models.CharField)
+    assert column.max_length is not None
+    return column.max_length
 
 
 @dataclass(frozen=True)
@@ -26,6 +54,60 @@ class CallResult:
     call: CallRecord
     work_order: WorkOrder
     repeated_request: bool  # the phone system sent this call id before
+
+    @property
+    def unidentified(self) -> bool:
+        """The caller ID could not be used: staff call back (a callback task is open)."""
+        return self.call.outcome == CallOutcome.UNIDENTIFIED
+
+
+@dataclass(frozen=True)
+class _CallText:
+    """What the phone system sent, cleaned and cut to the columns it is stored in."""
+
+    caller: str  # whole (a number padded with spaces still parses); caller_raw is the stored cut
+    caller_raw: str
+    called: str
+    call_status: str
+    ivr_digits: str
+    reason: str  # whole, for the problem text, which has its own limit
+    reason_short: str
+
+    @classmethod
+    def of(cls, *, caller: str, called: str, call_status: str, ivr_digits: str, reason: str) -> _CallText:
+        caller = text_clean(caller, max_length=None).strip()
+        reason = text_clean(reason, max_length=None).strip()
+        return cls(
+            caller=caller,
+            caller_raw=text_clean(caller, max_length=_max_length("caller_raw")),
+            called=text_clean(called, max_length=_max_length("called_number")).strip(),
+            call_status=text_clean(call_status, max_length=_max_length("call_status")).strip(),
+            ivr_digits=text_clean(ivr_digits, max_length=_max_length("ivr_digits")).strip(),
+            reason=reason,
+            reason_short=text_clean(reason, max_length=_max_length("reason")),
+        )
+
+
+def call_key(call_id: str) -> str:
+    """The call id as stored: itself, or ``sha256:<hex>`` of it when it is too long for the column
+    or holds characters text cannot keep (NUL, lone surrogates, controls).
+
+    The call id is the idempotency key, so it is never cut or cleaned (two ids could become one):
+    the hash keeps "the same call id twice is one call" true for any id. Empty is refused.
+    """
+    key = call_id.strip()
+    if not key:
+        raise ValidationFailed("The call has no call id")
+    if len(key) <= _max_length("call_id") and text_is_clean(key):
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def caller_phone_for(caller: str) -> str | None:
+    """The caller's number as E.164, or ``None`` when it was withheld or is not a phone number."""
+    if caller.strip().lower() in WITHHELD_CALLER_IDS:
+        return None
+    return phone_to_e164_or_none(caller)
 
 
 def _open_order_for(customer: Customer, *, now: dt.datetime) -> WorkOrder | None:
@@ -39,9 +121,11 @@ def _open_order_for(customer: Customer, *, now: dt.datetime) -> WorkOrder | None
 
 
 def _problem_text(*, reason: str, ivr_digits: str) -> str:
-    parts = [reason.strip()] if reason.strip() else []
-    if ivr_digits:
-        parts.append(f"IVR choice: {ivr_digits}")
+    choice = f"IVR choice: {ivr_digits}" if ivr_digits else ""
+    room = PROBLEM_MAX_LENGTH - (len(choice) + 1 if choice else 0)
+    parts = [text_clean(reason, max_length=room)] if reason else []
+    if choice:
+        parts.append(choice)
     return "\n".join(parts) or "Reported by phone; details to be completed"
 
 
@@ -64,59 +148,89 @@ def call_receive(
 ) -> CallResult:
     """Record an inbound call and turn it into a work order.
 
-    The same (provider, call id) twice returns the first result. A caller ID that is not a phone
-    number raises ``InvalidPhoneNumber`` before anything is written. A known customer with an
-    open order from the last ``INTAKE_REPEAT_CALL_DAYS`` days gets the call added to that order;
+    The same (provider, call id) twice returns the first result; only an empty call id is
+    refused (``ValidationFailed``), before anything is written. A known customer with an open
+    order from the last ``INTAKE_REPEAT_CALL_DAYS`` days gets the call added to that order;
     anyone else gets a new order, dispatched at once. An unknown number creates a customer and an
-    order flagged for staff to complete.
+    order flagged for staff to complete. A caller ID that is withheld or not a phone number is
+    recorded too (outcome "unidentified"): an order flagged for staff and a callback task.
+    Text is cleaned and cut to fit (see ``_CallText``); the problem takes ``PROBLEM_MAX_LENGTH``.
     """
-    call_id = call_id.strip()
-    if not call_id:
-        raise ValidationFailed("The call has no call id")
-    existing = CallRecord.objects.filter(provider=provider, call_id=call_id).select_related("work_order").first()
+    key = call_key(call_id)
+    existing = CallRecord.objects.filter(provider=provider, call_id=key).select_related("work_order").first()
     if existing is not None:
         return _repeated(existing)
-    caller_phone = phone_to_e164(caller)
+    text = _CallText.of(caller=caller, called=called, call_status=call_status, ivr_digits=ivr_digits, reason=reason)
+    caller_phone = caller_phone_for(text.caller)
+    stored_payload = json_clean(payload or {})
+    for attempt in (1, 2):
+        try:
+            return _call_record_new(
+                provider=provider, call_id=key, text=text, caller_phone=caller_phone, payload=stored_payload
+            )
+        except IntegrityError:
+            # The phone system retried while the first request was still being handled.
+            existing = CallRecord.objects.filter(provider=provider, call_id=key).select_related("work_order").first()
+            if existing is not None:
+                return _repeated(existing)
+            if attempt == 2:
+                raise
+            # Another unique row raced this call (the whole transaction was rolled back): once more.
+            logger.warning("Call %s:%s lost a race on another row; recording it again", provider, key)
+    raise AssertionError("unreachable")
+
+
+def _customer_for_caller(phone: str) -> Customer:
+    """The caller's customer, locked; an unknown number creates one flagged for staff.
+
+    Calls from a new number can arrive together (a caller redialling, a phone system retrying
+    on another line): the loser's insert fails on the unique phone inside a savepoint, which
+    undoes only that insert, and the call takes the winner's customer.
+    """
+    customer = Customer.objects.select_for_update(no_key=True).filter(phone=phone).first()
+    if customer is not None:
+        return customer
     try:
-        return _call_record_new(
-            provider=provider, call_id=call_id, caller=caller, caller_phone=caller_phone, called=called,
-            call_status=call_status, ivr_digits=ivr_digits, reason=reason, payload=payload or {},
-        )
+        with transaction.atomic():
+            return Customer.objects.create(phone=phone, needs_review=True)
     except IntegrityError:
-        # The phone system retried while the first request was still being handled.
-        existing = CallRecord.objects.select_related("work_order").get(provider=provider, call_id=call_id)
-        return _repeated(existing)
+        return Customer.objects.select_for_update(no_key=True).get(phone=phone)
 
 
 @retry_transaction
 @transaction.atomic
 def _call_record_new(
-    *, provider: str, call_id: str, caller: str, caller_phone: str, called: str, call_status: str,
-    ivr_digits: str, reason: str, payload: dict[str, Any],
+    *, provider: str, call_id: str, text: _CallText, caller_phone: str | None, payload: dict[str, Any]
 ) -> CallResult:
     now = timezone.now()
     call = CallRecord.objects.create(
-        provider=provider, call_id=call_id, caller_raw=caller, caller_phone=caller_phone,
-        called_number=called, call_status=call_status, ivr_digits=ivr_digits, reason=reason[:300],
+        provider=provider,
+        call_id=call_id,
+        caller_raw=text.caller_raw,
+        caller_phone=caller_phone or "",
+        called_number=text.called,
+        call_status=text.call_status,
+        ivr_digits=text.ivr_digits,
+        reason=text.reason_short,
         payload=payload,
     )
-    customer = Customer.objects.select_for_update(no_key=True).filter(phone=caller_phone).first()
+    if caller_phone is None:
+        return _call_unidentified(call, text=text)
+    customer = _customer_for_caller(caller_phone)
     label = f"Call from {caller_phone}"
-    if customer is not None:
-        open_order = _open_order_for(customer, now=now)
-        if open_order is not None:
-            work_order_services.work_order_note(
-                work_order=open_order,
-                kind=EventKind.CALL,
-                text=f"{label} joined this order" + (f": {reason.strip()}" if reason.strip() else ""),
-                actor_label=provider,
-                data={"call_id": call_id, "provider": provider},
-            )
-            call.customer, call.work_order, call.outcome = customer, open_order, CallOutcome.JOINED
-            call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
-            return CallResult(call=call, work_order=open_order, repeated_request=False)
-    else:
-        customer = Customer.objects.create(phone=caller_phone, needs_review=True)
+    open_order = _open_order_for(customer, now=now)
+    if open_order is not None:
+        work_order_services.work_order_note(
+            work_order=open_order,
+            kind=EventKind.CALL,
+            text=f"{label} joined this order"
+            + (f": {_problem_text(reason=text.reason, ivr_digits='')}" if text.reason else ""),
+            actor_label=provider,
+            data={"call_id": call_id, "provider": provider},
+        )
+        call.customer, call.work_order, call.outcome = customer, open_order, CallOutcome.JOINED
+        call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
+        return CallResult(call=call, work_order=open_order, repeated_request=False)
     site = customer.sites.first()
     equipment = site.equipment.first() if site is not None and site.equipment.count() == 1 else None
     needs_review = customer.needs_review or site is None
@@ -124,7 +238,7 @@ def _call_record_new(
         customer=customer,
         site=site,
         equipment=equipment,
-        problem=_problem_text(reason=reason, ivr_digits=ivr_digits),
+        problem=_problem_text(reason=text.reason, ivr_digits=text.ivr_digits),
         required_skill=equipment.required_skill if equipment is not None else None,
         source=Source.PHONE,
         needs_review=needs_review,
@@ -135,6 +249,80 @@ def _call_record_new(
     call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.CREATED
     call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
     return CallResult(call=call, work_order=work_order, repeated_request=False)
+
+
+def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
+    """A caller we cannot name: a customer of their own (no phone), an order and a callback task.
+
+    Never joined to another order: two withheld numbers are not the same person.
+    """
+    shown = repr(text.caller_raw) if text.caller_raw else "none"
+    customer = Customer.objects.create(
+        needs_review=True, notes=f"Created from {call.provider} call {call.call_id}; caller ID {shown}"
+    )
+    work_order = work_order_services.work_order_create(
+        customer=customer,
+        problem=_problem_text(reason=text.reason, ivr_digits=text.ivr_digits),
+        source=Source.PHONE,
+        needs_review=True,
+        actor_label=call.provider,
+        note=f"Call {call.call_id} from an unidentified caller (caller ID {shown})",
+    )
+    reason = (
+        f"The caller ID was withheld or is not a phone number ({shown}): call the customer back "
+        "to take their name, number and address"
+    )
+    task = callback_task_create(
+        reason=reason, customer=customer, work_order=work_order, call=call, caller_raw=text.caller_raw
+    )
+    work_order_services.work_order_note(
+        work_order=work_order,
+        kind=EventKind.CALL,
+        text=f"Callback needed: {reason}",
+        actor_label=call.provider,
+        data={"call_id": call.call_id, "provider": call.provider, "callback_task": task.pk},
+    )
+    call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.UNIDENTIFIED
+    call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
+    return CallResult(call=call, work_order=work_order, repeated_request=False)
+
+
+@transaction.atomic
+def callback_task_create(
+    *,
+    reason: str,
+    customer: Customer | None = None,
+    work_order: WorkOrder | None = None,
+    call: CallRecord | None = None,
+    phone: str = "",
+    caller_raw: str = "",
+) -> CallbackTask:
+    """Open a task for staff to call someone back; ``phone`` when the number is known (stored as
+    E.164; one that is not a phone number raises ``InvalidPhoneNumber``)."""
+    task = CallbackTask(
+        customer=customer,
+        work_order=work_order,
+        call=call,
+        phone=phone_to_e164(phone) if phone.strip() else "",
+        caller_raw=text_clean(caller_raw, max_length=_max_length("caller_raw", model=CallbackTask)),
+        reason=text_clean(reason, max_length=PROBLEM_MAX_LENGTH),
+    )
+    task.full_clean(exclude=["customer", "work_order", "call", "done_by"], validate_constraints=False)
+    task.save()
+    return task
+
+
+@transaction.atomic
+def callback_task_complete(*, task_id: int, user: User) -> CallbackTask:
+    """Mark a callback done by ``user``; a task already done keeps who did it and when."""
+    task = CallbackTask.objects.select_for_update().filter(pk=task_id).first()
+    if task is None:
+        raise NotFound(f"Callback task {task_id} does not exist")
+    if task.done_at is None:
+        task.done_at = timezone.now()
+        task.done_by = user
+        task.save(update_fields=["done_at", "done_by", "updated_at"])
+    return task
 
 
 @retry_transaction
@@ -183,7 +371,10 @@ def repair_log(
         if (latitude is None) != (longitude is None):
             raise ValidationFailed("Give both latitude and longitude, or neither")
         site = Site.objects.create(
-            customer=customer, address=address.strip(), latitude=latitude, longitude=longitude,
+            customer=customer,
+            address=address.strip(),
+            latitude=latitude,
+            longitude=longitude,
             is_primary=not customer.sites.exists(),
         )
     else:
@@ -204,8 +395,17 @@ def repair_log(
     elif equipment is not None:
         skill = equipment.required_skill
     return scheduling_services.work_order_create_and_dispatch(
-        customer=customer, site=site, equipment=equipment, problem=problem, priority=priority,
-        required_skill=skill, service_minutes=service_minutes, source=Source.MANUAL,
-        window_start=window_start, window_end=window_end, complaint=complaint,
-        needs_review=site is None, actor=actor,
+        customer=customer,
+        site=site,
+        equipment=equipment,
+        problem=problem,
+        priority=priority,
+        required_skill=skill,
+        service_minutes=service_minutes,
+        source=Source.MANUAL,
+        window_start=window_start,
+        window_end=window_end,
+        complaint=complaint,
+        needs_review=site is None,
+        actor=actor,
     )

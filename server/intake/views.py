@@ -5,8 +5,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -19,11 +22,11 @@ from server.intake import services
 logger = logging.getLogger(__name__)
 
 
-def _twiml(text_zh: str, text_en: str, *, status: int = 200) -> HttpResponse:
+def _twiml(text_zh: str, text_en: str) -> HttpResponse:
     response = VoiceResponse()
     response.say(text_zh, language="cmn-CN")
     response.say(text_en, language="en-US")
-    return HttpResponse(str(response), content_type="text/xml", status=status)
+    return HttpResponse(str(response), content_type="text/xml")
 
 
 def _twilio_signed(request: HttpRequest) -> bool:
@@ -32,9 +35,7 @@ def _twilio_signed(request: HttpRequest) -> bool:
         # Only the embedded default (DEBUG) takes unsigned calls; a deployment must set the token.
         return bool(settings.DEBUG)
     url = (
-        settings.PUBLIC_BASE_URL + request.get_full_path()
-        if settings.PUBLIC_BASE_URL
-        else request.build_absolute_uri()
+        settings.PUBLIC_BASE_URL + request.get_full_path() if settings.PUBLIC_BASE_URL else request.build_absolute_uri()
     )
     signature = request.headers.get("X-Twilio-Signature", "")
     return bool(signature) and RequestValidator(token).validate(url, request.POST, signature)
@@ -43,7 +44,15 @@ def _twilio_signed(request: HttpRequest) -> bool:
 @csrf_exempt
 @require_POST
 def twilio_voice(request: HttpRequest) -> HttpResponse:
-    if not _twilio_signed(request):
+    """Always TwiML with 200 for a signed request: Twilio plays its own error for anything else,
+    and the caller hangs up unrecorded. 403 for a bad signature, 413 for a body too big to check."""
+    try:
+        signed = _twilio_signed(request)  # on the raw form: what Twilio signed
+    except RequestDataTooBig:
+        return HttpResponse(_too_big_message(), status=413, content_type="text/plain")
+    except TooManyFieldsSent:
+        return HttpResponse("Too many form fields", status=400, content_type="text/plain")
+    if not signed:
         logger.warning("Refused an unsigned or forged Twilio request from %s", request.META.get("REMOTE_ADDR"))
         return HttpResponse("Invalid or missing X-Twilio-Signature", status=403, content_type="text/plain")
     data = request.POST
@@ -59,14 +68,19 @@ def twilio_voice(request: HttpRequest) -> HttpResponse:
             payload={key: data.get(key) for key in data},
         )
     except ApplicationError as exc:
-        # The caller still hears something; Twilio logs the 400 with our message.
-        logger.warning("Twilio call refused: %s", exc.message)
+        # Only a signed request without a CallSid gets here: nothing to record the call by.
+        logger.error("Twilio call not recorded: %s", exc.message)
         return _twiml(
-            "抱歉，我们无法识别您的来电号码，请稍后再拨或联系客服。",
-            f"Sorry, we could not register this call: {exc.message}.",
-            status=400,
+            "抱歉，系统暂时无法登记您的来电，请稍后再拨。",
+            "Sorry, we could not register this call. Please call again later.",
         )
     reference = result.work_order.reference
+    if result.unidentified:
+        return _twiml(
+            f"您好，我们无法识别您的来电号码。您的报修已登记，工单号 {reference}，客服人员会尽快与您联系。",
+            f"Thank you. We could not see your phone number; your request {reference} is registered "
+            "and an agent will call you back.",
+        )
     return _twiml(
         f"您好，您的报修已受理，工单号 {reference}。我们会尽快安排工程师上门。",
         f"Thank you. Your repair request {reference} is registered; we will send a technician.",
@@ -80,33 +94,97 @@ def _cti_authorised(request: HttpRequest) -> bool:
     return hmac.compare_digest(request.headers.get("X-Fixroute-Token", ""), expected)
 
 
+def _too_big_message() -> str:
+    return f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+
+
+def _cti_error(
+    message: str, *, status: int, code: str = "invalid", extra: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse({"message": message, "code": code, "extra": extra or {}}, status=status)
+
+
+# Deeper JSON than any call event needs; json.loads would recurse until RecursionError (a 500).
+JSON_MAX_DEPTH = 20
+# An escape pair (so an escaped quote is skipped), a quote, or a bracket: one pass, no backtracking.
+_JSON_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def _json_too_deep(text: str, *, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Do arrays and objects in ``text`` nest deeper than ``limit``? Brackets in strings don't count."""
+    depth = 0
+    in_string = False
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token == '"':
+            in_string = not in_string
+        elif in_string or token[0] == "\\":
+            continue
+        elif token in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _not_a_number(constant: str) -> float:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _cti_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    """The request's JSON object, or the error response saying what is wrong with it."""
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _cti_error(_too_big_message(), status=413, code="too_large")
+    try:
+        text = raw.decode(json.detect_encoding(raw)) if raw else "{}"
+    except UnicodeDecodeError:
+        return _cti_error("The body is not JSON (not UTF-8 text)", status=400)
+    if _json_too_deep(text):
+        return _cti_error(f"The JSON nests deeper than {JSON_MAX_DEPTH} levels", status=400)
+    try:
+        body = json.loads(text, parse_constant=_not_a_number)
+    except (ValueError, RecursionError):  # JSONDecodeError, NaN, an integer too long to read
+        return _cti_error("The body is not JSON", status=400)
+    if not isinstance(body, dict):
+        return _cti_error("The body must be a JSON object", status=400)
+    return body
+
+
 _CTI_FIELDS = {"call_id": str, "caller": str, "called": str, "digits": str, "reason": str, "status": str}
 
 
 @csrf_exempt
 @require_POST
 def cti_call(request: HttpRequest) -> JsonResponse:
-    """The same event as Twilio's, as JSON, from any phone system."""
+    """The same event as Twilio's, as JSON, from any phone system.
+
+    Only ``call_id`` is required; a caller that is missing, withheld or not a number is recorded
+    for staff to call back (201, outcome "unidentified"). Long text is cut with a marker; a call
+    id that does not fit (over 100 characters, or holding NUL) is answered and stored as
+    ``sha256:<hex>`` of it, so a retry is still the same call.
+    """
     if not _cti_authorised(request):
-        return JsonResponse({"message": "Missing or wrong X-Fixroute-Token", "extra": {}}, status=403)
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return JsonResponse({"message": "The body is not JSON", "extra": {}}, status=400)
-    if not isinstance(body, dict):
-        return JsonResponse({"message": "The body must be a JSON object", "extra": {}}, status=400)
-    missing = [name for name in ("call_id", "caller") if not body.get(name)]
-    wrong = [name for name, kind in _CTI_FIELDS.items() if name in body and body[name] is not None
-             and not isinstance(body[name], kind)]
+        return _cti_error("Missing or wrong X-Fixroute-Token", status=403, code="forbidden")
+    body = _cti_body(request)
+    if isinstance(body, JsonResponse):
+        return body
+    missing = [] if body.get("call_id") else ["call_id"]
+    wrong = [
+        name for name, kind in _CTI_FIELDS.items() if body.get(name) is not None and not isinstance(body[name], kind)
+    ]
     if missing or wrong:
-        return JsonResponse(
-            {"message": "Invalid call event", "extra": {"missing": missing, "not_text": wrong}}, status=422
+        return _cti_error(
+            "Invalid call event", status=422, code="validation", extra={"missing": missing, "not_text": wrong}
         )
     try:
         result = services.call_receive(
             provider="cti",
             call_id=body["call_id"],
-            caller=body["caller"],
+            caller=body.get("caller") or "",
             called=body.get("called") or "",
             call_status=body.get("status") or "",
             ivr_digits=body.get("digits") or "",
@@ -114,7 +192,7 @@ def cti_call(request: HttpRequest) -> JsonResponse:
             payload=body,
         )
     except ApplicationError as exc:
-        return JsonResponse({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        return _cti_error(exc.message, status=exc.status_code, code=exc.code, extra=exc.extra)
     work_order = result.work_order
     return JsonResponse(
         {

@@ -293,21 +293,25 @@ def replan_request() -> None:
     """Ask for a re-plan after commit; requests within the debounce window collapse into one.
 
     The re-plan runs in the background (``server.scheduling.background``), never in the caller's
-    request, and only the newest request of a window runs. Never fails the caller: with the
-    cache or the broker down the request is logged and dropped (the 15-minute re-plan follows).
+    request, and only the newest request of a window runs. The debounce token is written to the
+    cache after the commit too, in the same hook that sends the task: a cache or broker that is
+    down or slow never fails, rolls back or holds up the caller's transaction (a phone call and
+    its order are committed whatever Redis does). Such a request is logged and dropped; the
+    15-minute re-plan, or the next request, re-plans. A rolled-back caller asks for nothing.
     """
     from server.scheduling import background
     from server.scheduling.tasks import replan as replan_task
 
-    token = uuid.uuid4().hex
-    try:
-        cache.set(REPLAN_TOKEN_KEY, token, timeout=3600)
-    except background.SERVICE_ERRORS:
-        logger.exception("Re-plan not requested: the cache is unavailable")
-        return
-    background.run_after_commit(
-        replan_task, kwargs={"token": token}, countdown=settings.DISPATCH_REPLAN_DEBOUNCE_SECONDS
-    )
+    def replan_token() -> dict[str, str] | None:
+        token = uuid.uuid4().hex
+        try:
+            cache.set(REPLAN_TOKEN_KEY, token, timeout=3600)
+        except background.SERVICE_ERRORS:
+            logger.exception("Re-plan not requested: the cache is unavailable")
+            return None
+        return {"token": token}
+
+    background.run_after_commit(replan_task, countdown=settings.DISPATCH_REPLAN_DEBOUNCE_SECONDS, prepare=replan_token)
 
 
 @dataclass

@@ -287,7 +287,7 @@ def test_a_replan_request_never_fails_its_caller(
     monkeypatch.setattr(services.cache, "set", cache_down)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.replan_request()
-    assert callbacks == []
+    assert len(callbacks) == 1  # the cache is written after the commit, in the hook
     assert "the cache is unavailable" in caplog.text
     monkeypatch.undo()
     monkeypatch.setattr(replan_task, "apply_async", broker_down)

@@ -172,7 +172,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# Sending a task to a broker that is down gives up within about a second (the caller's commit
+# hook logs it; the beat sweepers re-send what matters) instead of holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "fixroute")
 CELERY_TIMEZONE = TIME_ZONE
 # Re-plans have a queue of their own. Its worker must run tasks in a non-daemonic process
@@ -243,7 +246,12 @@ PLAN_CHANGE_EVENT_MINUTES = env_int("PLAN_CHANGE_EVENT_MINUTES", 15)
 # --- Cache (debounce keys for re-planning) -----------------------------------------------------
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs must not hold a request (or a worker) for long.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
