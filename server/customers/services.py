@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from server.common.exceptions import ValidationFailed
-from server.customers.geocoding import address_geocode
+from server.customers.geocoding import GeocodeResult, address_geocode
 from server.customers.models import Customer, LocationSource, Site
 
 
@@ -35,13 +35,16 @@ def _coordinates(*, latitude: float | None, longitude: float | None) -> tuple[fl
     return lat, lon
 
 
-def _locate(site: Site, *, latitude: float | None, longitude: float | None, geocode: bool) -> None:
+def _locate(
+    site: Site, *, latitude: float | None, longitude: float | None, geocode: bool,
+    geocoded: GeocodeResult | None = None,
+) -> None:
     """Set the site's coordinates, where they came from, and the review flag (no save)."""
     typed = _coordinates(latitude=latitude, longitude=longitude)
     if typed is not None:
         (site.latitude, site.longitude), site.location_source = typed, LocationSource.TYPED
     else:
-        found = address_geocode(site.address) if geocode else None
+        found = geocoded or (address_geocode(site.address) if geocode else None)
         if found is not None:
             site.latitude, site.longitude = found.latitude, found.longitude
             site.location_source = LocationSource.GEOCODED
@@ -59,6 +62,8 @@ def site_create(
     longitude: float | None = None,
     access_notes: str = "",
     is_primary: bool | None = None,
+    geocode: bool = True,
+    geocoded: GeocodeResult | None = None,
 ) -> Site:
     """Add a site to ``customer``; typed coordinates win, else the address is geocoded.
 
@@ -67,7 +72,8 @@ def site_create(
     ``location_source = "none"`` and ``needs_review``: it cannot be dispatched until staff add
     them, so the caller flags its orders for review. Geocoding asks a remote service (at most
     ``GEOCODER_TIMEOUT_SECONDS``; cached) and never raises. ``is_primary`` defaults to "the
-    customer's first site".
+    customer's first site". A caller that asked the geocoder already (outside its transaction)
+    passes the answer as ``geocoded`` and ``geocode=False``.
     """
     address = " ".join(address.split())
     if not address:
@@ -78,7 +84,7 @@ def site_create(
         access_notes=access_notes.strip(),
         is_primary=not customer.sites.exists() if is_primary is None else is_primary,
     )
-    _locate(site, latitude=latitude, longitude=longitude, geocode=True)
+    _locate(site, latitude=latitude, longitude=longitude, geocode=geocode, geocoded=geocoded)
     site.full_clean(exclude=["customer"])
     site.save()
     return site

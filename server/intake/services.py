@@ -23,6 +23,8 @@ from server.common.db import retry_transaction
 from server.common.exceptions import NotFound, ValidationFailed
 from server.common.phones import phone_to_e164, phone_to_e164_or_none
 from server.common.text import PROBLEM_MAX_LENGTH, json_clean, text_clean, text_is_clean
+from server.customers import services as customer_services
+from server.customers.geocoding import GeocodeResult, address_geocode
 from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallbackTask, CallOutcome, CallRecord
 from server.scheduling import services as scheduling_services
@@ -325,10 +327,26 @@ def callback_task_complete(*, task_id: int, user: User) -> CallbackTask:
     return task
 
 
+def repair_log(*, address: str = "", latitude: float | None = None, longitude: float | None = None,
+               site_id: int | None = None, **fields: Any) -> WorkOrder:
+    """Call-center staff log a repair by hand: find or create the customer and site, then dispatch.
+
+    A typed address without coordinates is geocoded first, outside the transaction, so a slow
+    geocoder never holds row locks; a site still without coordinates is flagged for review and
+    so is its order.
+    """
+    geocoded = None
+    if site_id is None and address.strip() and latitude is None and longitude is None:
+        geocoded = address_geocode(address)
+    return _repair_log(address=address, latitude=latitude, longitude=longitude, site_id=site_id,
+                       geocoded=geocoded, **fields)
+
+
 @retry_transaction
 @transaction.atomic
-def repair_log(
+def _repair_log(
     *,
+    geocoded: GeocodeResult | None,
     actor: Any,
     problem: str,
     customer_id: int | None = None,
@@ -368,14 +386,9 @@ def repair_log(
         if site is None:
             raise ValidationFailed(f"Site {site_id} is not a site of this customer")
     elif address.strip():
-        if (latitude is None) != (longitude is None):
-            raise ValidationFailed("Give both latitude and longitude, or neither")
-        site = Site.objects.create(
-            customer=customer,
-            address=address.strip(),
-            latitude=latitude,
-            longitude=longitude,
-            is_primary=not customer.sites.exists(),
+        site = customer_services.site_create(
+            customer=customer, address=address, latitude=latitude, longitude=longitude,
+            geocode=False, geocoded=geocoded,
         )
     else:
         site = customer.sites.first()
@@ -406,6 +419,5 @@ def repair_log(
         window_start=window_start,
         window_end=window_end,
         complaint=complaint,
-        needs_review=site is None,
         actor=actor,
     )
