@@ -130,3 +130,53 @@ def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp
            "DISPATCH_REPLAN_SECONDS": "1"}
     with celery_worker(queue, pool=("--pool", "solo", "--concurrency", "1"), env=env, log=log) as process:
         yield {"process": process, "queue": queue, "log": log}
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of this test's own (the shared one must never be stopped), on a free port that
+    stays the same when the test stops and starts it again."""
+    from tests.integration.services import REDIS_SERVER, PrivateRedis, missing_binaries, require
+
+    require(missing_binaries(REDIS_SERVER))
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_postgres():
+    """A throwaway PostgreSQL cluster of this test's own, running; removed afterwards."""
+    from tests.integration.services import PrivatePostgres, require
+
+    require(PrivatePostgres.problems())
+    cluster = PrivatePostgres()
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def gunicorn_server():
+    """Start ``gunicorn server.config.wsgi:application`` with an environment: ``start(env=..., log=...)``.
+    Every server started is stopped after the test (before its database is flushed)."""
+    import importlib.util
+
+    from tests.integration.services import Gunicorn, require
+
+    require([] if importlib.util.find_spec("gunicorn") else ["gunicorn is not installed in this environment"])
+    started: list[Gunicorn] = []
+
+    def start(*, env: dict[str, str], log: Path, workers: int = 2) -> Gunicorn:
+        server = Gunicorn(env=env, log=log, workers=workers)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
