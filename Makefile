@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system-packages run lint test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api clean
+.PHONY: setup system-packages run lint test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api bench-load clean
 
 # Debian packages: Kivy's offscreen window needs Mesa/EGL; PostgreSQL and Redis for the
 # integration tests (started by scripts/services.sh when they are not already running).
@@ -41,15 +41,20 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy server dispatch notifications mobile
 	$(VENV)/bin/lint-imports
 
-# Unit, UI and integration tests. Integration tests start their own Celery worker against the
+# Unit, UI and integration tests. The unit part runs the database tests on PostgreSQL at
+# PG_TEST_URL (pytest-django creates and drops test_<name>) and again on SQLite, the embedded
+# default (scripts/test-unit.sh); without PostgreSQL it is SQLite only, with a note, except under
+# CI=true, where that is a failure. Integration tests start their own Celery worker against the
 # local PostgreSQL and Redis (started here if installed but down); outside CI they skip if missing.
+export PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/fixroute_unit
+
 test: setup
 	@bash scripts/services.sh || true
-	$(PY) -m pytest --ignore=tests/integration $(PYTEST_ARGS)
+	bash scripts/test-unit.sh $(PYTEST_ARGS)
 	bash scripts/test-integration.sh $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest --ignore=tests/integration -m "not slow" $(PYTEST_ARGS)
+	bash scripts/test-unit.sh -m "not slow" $(PYTEST_ARGS)
 
 test-integration: $(VENV)/.installed
 	bash scripts/test-integration.sh $(PYTEST_ARGS)
@@ -69,6 +74,11 @@ bench-urgent: $(VENV)/.installed
 bench-urgent-api: $(VENV)/.installed
 	@bash scripts/services.sh || true
 	$(PY) bench/urgent_api.py $(BENCH_ARGS)
+
+# 500 calls at 50 at once and 200 taps against gunicorn + Celery on loopback; checks the database.
+bench-load: $(VENV)/.installed
+	@bash scripts/services.sh || true
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

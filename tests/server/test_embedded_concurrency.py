@@ -20,7 +20,7 @@ from tests.http import post_json
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only(reason="the embedded default: starts its own SQLite server")]
 
 
 def _free_port() -> int:
