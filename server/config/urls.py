@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import path
+from django.views.generic import RedirectView
 
 from server.common.views import healthz
 from server.config.api import api
@@ -9,6 +10,8 @@ admin.site.site_header = "Fixroute"
 admin.site.site_title = "Fixroute"
 
 urlpatterns = [
+    # The staff's entry point (the admin today); not permanent, so browsers follow a future console.
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),

@@ -13,6 +13,7 @@ from ninja.responses import Status as HttpStatus
 from pydantic import Field
 
 from server.accounts.roles import require_staff
+from server.common.schemas import BODY_ERRORS, errors
 from server.common.types import ApiRequest
 from server.scheduling import jobs, selectors
 from server.scheduling.models import ReplanJob
@@ -23,9 +24,11 @@ router = Router(tags=["scheduling"])
 class ReplanIn(Schema):
     # The upper bound is the setting DISPATCH_REPLAN_MAX_SECONDS, checked by the service.
     time_limit_s: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False,
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
         description="Solver time limit in seconds (default DISPATCH_REPLAN_SECONDS, at most "
-                    "DISPATCH_REPLAN_MAX_SECONDS)",
+        "DISPATCH_REPLAN_MAX_SECONDS)",
     )
 
 
@@ -48,17 +51,15 @@ class ReplanJobOut(Schema):
     finished_at: dt.datetime | None
 
 
-@router.post("/replan", response={202: ReplanJobCreatedOut})
+@router.post("/replan", response={202: ReplanJobCreatedOut, **errors(401, 403, *BODY_ERRORS)})
 def replan_job_create(request: ApiRequest, payload: ReplanIn) -> HttpStatus:
     require_staff(request.auth)
-    job = jobs.replan_job_create(
-        requested_by=request.auth.get_username(), time_limit_s=payload.time_limit_s
-    )
+    job = jobs.replan_job_create(requested_by=request.auth.get_username(), time_limit_s=payload.time_limit_s)
     url = reverse("api:replan_job_get", kwargs={"job_id": job.pk})
     return HttpStatus(202, {"id": job.pk, "status": job.status, "url": url})
 
 
-@router.get("/replan/{job_id}", response=ReplanJobOut)
+@router.get("/replan/{job_id}", response={200: ReplanJobOut, **errors(401, 403, 404)})
 def replan_job_get(request: ApiRequest, job_id: str) -> ReplanJob:
     require_staff(request.auth)
     return selectors.replan_job_get(job_id=job_id)

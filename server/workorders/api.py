@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from django.utils import timezone
 from ninja import Router
 from ninja.responses import Status as HttpStatus
+from pydantic import Field
 
 from server.accounts.roles import require_staff
+from server.common.schemas import BODY_ERRORS, CleanText, DbId, IsoDate, errors
 from server.common.types import ApiRequest
 from server.intake import services as intake_services
 from server.scheduling import changes
@@ -34,6 +35,10 @@ from server.workorders.schemas import (
 mobile_router = Router(tags=["technician app"])
 router = Router(tags=["work orders"])
 
+# What a staff change on one order can answer: its body, who may, which order, the state machine.
+_STAFF_CHANGE = errors(401, 403, 404, 409, *BODY_ERRORS)
+_STAFF_ACTION = errors(401, 403, 404, 409, 422)
+
 
 def _job_out(work_order: WorkOrder) -> dict[str, Any]:
     site, customer, equipment = work_order.site, work_order.customer, work_order.equipment
@@ -43,8 +48,11 @@ def _job_out(work_order: WorkOrder) -> dict[str, Any]:
         if event.kind in ("created", "status", "assigned", "call", "note")
     ]
     history += [
-        {"at": earlier.created_at, "kind": "earlier_order",
-         "text": f"{earlier.reference} ({Status(earlier.status).label}): {earlier.problem[:120]}"}
+        {
+            "at": earlier.created_at,
+            "kind": "earlier_order",
+            "text": f"{earlier.reference} ({Status(earlier.status).label}): {earlier.problem[:120]}",
+        }
         for earlier in selectors.site_history(work_order=work_order)
     ]
     return {
@@ -59,8 +67,13 @@ def _job_out(work_order: WorkOrder) -> dict[str, Any]:
         "longitude": site.longitude if site else None,
         "problem": work_order.problem,
         "priority": work_order.priority,
-        "equipment": {"type": equipment.equipment_type, "model": equipment.model,
-                      "install_date": equipment.install_date} if equipment else None,
+        "equipment": {
+            "type": equipment.equipment_type,
+            "model": equipment.model,
+            "install_date": equipment.install_date,
+        }
+        if equipment
+        else None,
         "planned_arrival": work_order.planned_arrival,
         "route_position": work_order.route_position,
         "promised_start": work_order.promised_start,
@@ -101,31 +114,46 @@ def _work_order_out(work_order: WorkOrder) -> dict[str, Any]:
         "version": work_order.version,
         "explanation": work_order.assignment_explanation,
         "events": [
-            {"at": e.created_at, "kind": e.kind, "from_status": e.from_status, "to_status": e.to_status,
-             "actor": e.actor_label, "text": e.text, "device_time": e.device_time, "data": e.data}
+            {
+                "at": e.created_at,
+                "kind": e.kind,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "actor": e.actor_label,
+                "text": e.text,
+                "device_time": e.device_time,
+                "data": e.data,
+            }
             for e in selectors.work_order_events(work_order=work_order)
         ],
     }
 
 
-@mobile_router.get("/jobs", response=JobListOut)
-def work_order_list_for_technician(request: ApiRequest, day: dt.date | None = None) -> dict[str, Any]:
+@mobile_router.get("/jobs", response={200: JobListOut, **errors(401, 403, 422)})
+def work_order_list_for_technician(request: ApiRequest, day: IsoDate | None = None) -> dict[str, Any]:
     technician = technician_for_user(user=request.auth)
     day = day or timezone.localdate()
     jobs = selectors.work_order_list_for_technician(technician=technician, day=day)
-    return {"technician": {"id": technician.pk, "name": technician.name}, "day": day,
-            "jobs": [_job_out(job) for job in jobs]}
+    return {
+        "technician": {"id": technician.pk, "name": technician.name},
+        "day": day,
+        "jobs": [_job_out(job) for job in jobs],
+    }
 
 
-@mobile_router.get("/jobs/{work_order_id}", response=JobOut)
-def work_order_get(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
+@mobile_router.get("/jobs/{work_order_id}", response={200: JobOut, **errors(401, 403, 404, 422)})
+def work_order_get(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
     technician_for_user(user=request.auth)
     return _job_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
-@mobile_router.post("/events", response=DeviceEventOut)
+@mobile_router.post("/events", response={200: DeviceEventOut, **errors(401, 403, 404, 409, *BODY_ERRORS)})
 def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> dict[str, Any]:
     technician = technician_for_user(user=request.auth)
+    # Another technician's order answers 404 like a missing one (the service checks again under its lock).
+    selectors.work_order_get_for_tap(
+        user=request.auth, work_order_id=payload.work_order_id, client_event_id=payload.client_event_id
+    )
     work_order, duplicate = services.work_order_technician_event(
         technician=technician,
         client_event_id=payload.client_event_id,
@@ -137,11 +165,13 @@ def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> 
         reason=payload.reason,
         note=payload.note,
     )
-    work_order = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
+    work_order = selectors.work_order_get_for_tap(
+        user=request.auth, work_order_id=work_order.pk, client_event_id=payload.client_event_id
+    )
     return {"duplicate": duplicate, "job": _job_out(work_order)}
 
 
-@router.post("", response={201: WorkOrderOut})
+@router.post("", response={201: WorkOrderOut, **errors(401, 403, *BODY_ERRORS)})
 def repair_log(request: ApiRequest, payload: WorkOrderCreateIn) -> HttpStatus:
     require_staff(request.auth)
     work_order = intake_services.repair_log(actor=request.auth, **payload.dict())
@@ -149,23 +179,26 @@ def repair_log(request: ApiRequest, payload: WorkOrderCreateIn) -> HttpStatus:
     return HttpStatus(201, _work_order_out(created))
 
 
-@router.get("", response=list[WorkOrderOut])
+@router.get("", response={200: list[WorkOrderOut], **errors(401, 403, 422)})
 def work_order_list(
-    request: ApiRequest, status: str | None = None, day: dt.date | None = None,
+    request: ApiRequest,
+    status: Annotated[CleanText, Field(max_length=12)] | None = None,
+    day: IsoDate | None = None,
 ) -> list[dict[str, Any]]:
     return [_work_order_out(wo) for wo in selectors.work_order_list(user=request.auth, status=status, day=day)]
 
 
-@router.get("/{work_order_id}", response=WorkOrderOut)
-def work_order_get_staff(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
+@router.get("/{work_order_id}", response={200: WorkOrderOut, **errors(401, 404, 422)})
+def work_order_get_staff(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
-@router.post("/{work_order_id}/transition", response=WorkOrderOut)
-def work_order_transition(request: ApiRequest, work_order_id: int, payload: TransitionIn) -> dict[str, Any]:
+@router.post("/{work_order_id}/transition", response={200: WorkOrderOut, **_STAFF_CHANGE})
+def work_order_transition(request: ApiRequest, work_order_id: DbId, payload: TransitionIn) -> dict[str, Any]:
     require_staff(request.auth)
-    services.work_order_transition(work_order_id=work_order_id, to_status=payload.to_status,
-                                   actor=request.auth, text=payload.note)
+    services.work_order_transition(
+        work_order_id=work_order_id, to_status=payload.to_status, actor=request.auth, text=payload.note
+    )
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
@@ -173,54 +206,61 @@ def _staff_answer(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
     return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
-@router.post("/{work_order_id}/assign", response=AssignOut)
-def work_order_assign_by_hand(request: ApiRequest, work_order_id: int, payload: AssignIn) -> dict[str, Any]:
+@router.post("/{work_order_id}/assign", response={200: AssignOut, **_STAFF_CHANGE})
+def work_order_assign_by_hand(request: ApiRequest, work_order_id: DbId, payload: AssignIn) -> dict[str, Any]:
     """Assign by hand (pinned); refused with the reason when the technician cannot take it."""
     require_staff(request.auth)
-    result = changes.work_order_assign_by_hand(work_order_id=work_order_id, technician_id=payload.technician_id,
-                                               start=payload.start, actor=request.auth)
+    result = changes.work_order_assign_by_hand(
+        work_order_id=work_order_id, technician_id=payload.technician_id, start=payload.start, actor=request.auth
+    )
     return {"work_order": _staff_answer(request, work_order_id), "consequences": result.consequences}
 
 
-@router.post("/{work_order_id}/pin", response=WorkOrderOut)
-def work_order_pin(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
+@router.post("/{work_order_id}/pin", response={200: WorkOrderOut, **_STAFF_ACTION})
+def work_order_pin(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_pin(work_order_id=work_order_id, pinned=True, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
-@router.post("/{work_order_id}/unpin", response=WorkOrderOut)
-def work_order_unpin(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
+@router.post("/{work_order_id}/unpin", response={200: WorkOrderOut, **_STAFF_ACTION})
+def work_order_unpin(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_pin(work_order_id=work_order_id, pinned=False, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
-@router.post("/{work_order_id}/reschedule", response=WorkOrderOut)
-def work_order_reschedule(request: ApiRequest, work_order_id: int, payload: RescheduleIn) -> dict[str, Any]:
+@router.post("/{work_order_id}/reschedule", response={200: WorkOrderOut, **_STAFF_CHANGE})
+def work_order_reschedule(request: ApiRequest, work_order_id: DbId, payload: RescheduleIn) -> dict[str, Any]:
     require_staff(request.auth)
-    changes.work_order_reschedule(work_order_id=work_order_id, window_start=payload.window_start,
-                                  window_end=payload.window_end, reason=payload.reason, actor=request.auth)
+    changes.work_order_reschedule(
+        work_order_id=work_order_id,
+        window_start=payload.window_start,
+        window_end=payload.window_end,
+        reason=payload.reason,
+        actor=request.auth,
+    )
     return _staff_answer(request, work_order_id)
 
 
-@router.post("/{work_order_id}/cancel", response=WorkOrderOut)
-def work_order_cancel(request: ApiRequest, work_order_id: int, payload: ReasonIn) -> dict[str, Any]:
+@router.post("/{work_order_id}/cancel", response={200: WorkOrderOut, **_STAFF_CHANGE})
+def work_order_cancel(request: ApiRequest, work_order_id: DbId, payload: ReasonIn) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_cancel(work_order_id=work_order_id, reason=payload.reason, actor=request.auth)
     return _staff_answer(request, work_order_id)
 
 
-@router.post("/{work_order_id}/hold", response=WorkOrderOut)
-def work_order_hold(request: ApiRequest, work_order_id: int, payload: HoldIn) -> dict[str, Any]:
+@router.post("/{work_order_id}/hold", response={200: WorkOrderOut, **_STAFF_CHANGE})
+def work_order_hold(request: ApiRequest, work_order_id: DbId, payload: HoldIn) -> dict[str, Any]:
     require_staff(request.auth)
-    changes.work_order_hold(work_order_id=work_order_id, reason=payload.reason,
-                            follow_up_on=payload.follow_up_on, actor=request.auth)
+    changes.work_order_hold(
+        work_order_id=work_order_id, reason=payload.reason, follow_up_on=payload.follow_up_on, actor=request.auth
+    )
     return _staff_answer(request, work_order_id)
 
 
-@router.post("/{work_order_id}/release", response=WorkOrderOut)
-def work_order_release(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
+@router.post("/{work_order_id}/release", response={200: WorkOrderOut, **_STAFF_ACTION})
+def work_order_release(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
     require_staff(request.auth)
     changes.work_order_release(work_order_id=work_order_id, actor=request.auth)
     return _staff_answer(request, work_order_id)

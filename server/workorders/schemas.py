@@ -4,7 +4,11 @@ import datetime as dt
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
+
+from server.common.schemas import AwareDatetime, CleanText, DbId, IsoDate, allowed_values
+from server.workorders.models import Priority, Status
+from server.workorders.state_machine import TECHNICIAN_ACTIONS
 
 
 class EquipmentOut(Schema):
@@ -54,15 +58,16 @@ class JobListOut(Schema):
 
 
 class DeviceEventIn(Schema):
-    client_event_id: str = Field(min_length=1, max_length=64)
-    work_order_id: int
-    action: str
-    device_time: dt.datetime
+    client_event_id: CleanText = Field(min_length=1, max_length=64)
+    work_order_id: DbId
+    action: CleanText = Field(max_length=40, json_schema_extra=allowed_values(TECHNICIAN_ACTIONS))
+    device_time: AwareDatetime
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    reason: str = Field(default="", max_length=40, description="could_not_complete: no_access, "
-                        "needs_parts or customer_refused")
-    note: str = Field(default="", max_length=1000)
+    reason: CleanText = Field(
+        default="", max_length=40, description="could_not_complete: no_access, needs_parts or customer_refused"
+    )
+    note: CleanText = Field(default="", max_length=1000)
 
 
 class DeviceEventOut(Schema):
@@ -71,20 +76,38 @@ class DeviceEventOut(Schema):
 
 
 class WorkOrderCreateIn(Schema):
-    customer_id: int | None = None
-    phone: str | None = Field(default=None, description="Find (or create) the customer by phone")
-    customer_name: str = ""
-    address: str = ""
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "phone": "139 1234 5678",
+                    "customer_name": "钱七",
+                    "address": "上海市黄浦区人民大道200号",
+                    "latitude": 31.2304,
+                    "longitude": 121.4737,
+                    "problem": "净水器不出水",
+                    "required_skill": "water_purifier",
+                    "priority": "high",
+                }
+            ]
+        }
+    )
+
+    customer_id: DbId | None = None
+    # As typed (spaces, dashes, a country prefix); stored as E.164 (Customer.phone, 20).
+    phone: CleanText | None = Field(default=None, max_length=40, description="Find (or create) the customer by phone")
+    customer_name: CleanText = Field(default="", max_length=200)
+    address: CleanText = Field(default="", max_length=300)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    site_id: int | None = None
-    equipment_id: int | None = None
-    problem: str = Field(min_length=1, max_length=4000)
-    priority: str = "normal"
-    required_skill: str | None = None
+    site_id: DbId | None = None
+    equipment_id: DbId | None = None
+    problem: CleanText = Field(min_length=1, max_length=4000)
+    priority: CleanText = Field(default="normal", max_length=10, json_schema_extra=allowed_values(Priority.values))
+    required_skill: CleanText | None = Field(default=None, max_length=50)
     service_minutes: int | None = Field(default=None, ge=5, le=600)
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
     complaint: bool = False
 
 
@@ -131,13 +154,13 @@ class WorkOrderOut(Schema):
 
 
 class TransitionIn(Schema):
-    to_status: str
-    note: str = ""
+    to_status: CleanText = Field(max_length=12, json_schema_extra=allowed_values(Status.values))
+    note: CleanText = Field(default="", max_length=1000)
 
 
 class AssignIn(Schema):
-    technician_id: int
-    start: dt.datetime | None = Field(default=None, description="Optional start; the order is pinned there")
+    technician_id: DbId
+    start: AwareDatetime | None = Field(default=None, description="Optional start; the order is pinned there")
 
 
 class ConsequenceOut(Schema):
@@ -155,13 +178,13 @@ class AssignOut(Schema):
 
 
 class ReasonIn(Schema):
-    reason: str = Field(min_length=1, max_length=300)
+    reason: CleanText = Field(min_length=1, max_length=300)
 
 
 class HoldIn(ReasonIn):
-    follow_up_on: dt.date | None = None
+    follow_up_on: IsoDate | None = None
 
 
 class RescheduleIn(ReasonIn):
-    window_start: dt.datetime
-    window_end: dt.datetime
+    window_start: AwareDatetime
+    window_end: AwareDatetime

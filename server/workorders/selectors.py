@@ -27,19 +27,37 @@ def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> l
 
 
 def work_order_get_for_user(*, user: User, work_order_id: int) -> WorkOrder:
-    """Fetch with the permission check: staff see all, a technician only orders assigned to them."""
+    """Fetch with the permission check: staff see all, an active technician only orders assigned to them.
+
+    An order the user may not see is answered exactly like one that does not exist (404), so a
+    technician cannot learn which order ids exist by trying them.
+    """
     work_order = WorkOrder.objects.select_related(*_RELATED).filter(pk=work_order_id).first()
-    if work_order is None:
-        raise NotFound(f"Work order {work_order_id} does not exist")
-    if has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+    if work_order is not None and has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
         return work_order
-    if work_order.technician is not None and work_order.technician.user_id == user.pk:
+    technician = work_order.technician if work_order is not None else None
+    if work_order is not None and technician is not None and technician.user_id == user.pk and technician.active:
         return work_order
-    raise PermissionDenied(f"{work_order.reference} is not assigned to you")
+    raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
 
 
-def work_order_list(*, user: User, status: str | None = None, day: dt.date | None = None,
-                    limit: int = 200) -> QuerySet[WorkOrder]:
+def work_order_get_for_tap(*, user: User, work_order_id: int, client_event_id: str) -> WorkOrder:
+    """The order a technician's tap is about: one assigned to them, or the one their earlier tap
+    with this event id already changed. A resend must be answered "duplicate" even when that tap
+    took the order off their route ("could not complete" puts it on hold, unassigned)."""
+    try:
+        return work_order_get_for_user(user=user, work_order_id=work_order_id)
+    except NotFound:
+        if not WorkOrderEvent.objects.filter(
+            work_order_id=work_order_id, client_event_id=client_event_id, actor_id=user.pk
+        ).exists():
+            raise
+        return WorkOrder.objects.select_related(*_RELATED).get(pk=work_order_id)
+
+
+def work_order_list(
+    *, user: User, status: str | None = None, day: dt.date | None = None, limit: int = 200
+) -> QuerySet[WorkOrder]:
     if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
         raise PermissionDenied("Only call-center staff and dispatchers may list work orders")
     queryset = WorkOrder.objects.select_related(*_RELATED)
@@ -59,7 +77,5 @@ def site_history(*, work_order: WorkOrder, limit: int = 5) -> list[WorkOrder]:
     if work_order.site_id is None:
         return []
     return list(
-        WorkOrder.objects.filter(site_id=work_order.site_id)
-        .exclude(pk=work_order.pk)
-        .order_by("-created_at")[:limit]
+        WorkOrder.objects.filter(site_id=work_order.site_id).exclude(pk=work_order.pk).order_by("-created_at")[:limit]
     )

@@ -26,7 +26,10 @@ def day(settings):
     from server.scheduling.services import work_order_create_and_dispatch
 
     order = work_order_create_and_dispatch(
-        customer=customer, site=customer.sites.get(), equipment=customer.sites.get().equipment.get(), problem="漏水",
+        customer=customer,
+        site=customer.sites.get(),
+        equipment=customer.sites.get().equipment.get(),
+        problem="漏水",
         required_skill=factories.skill("water_purifier"),
     )
     assert order.technician == zhang
@@ -34,24 +37,31 @@ def day(settings):
 
 
 def login(client, username, password="pw-123456"):
-    response = client.post("/api/auth/token", {"username": username, "password": password},
-                           content_type="application/json")
+    response = client.post(
+        "/api/auth/token", {"username": username, "password": password}, content_type="application/json"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
 
 def tap(client, token, order_id, action, *, event_id=None, lat=31.2400, lon=121.4700):
-    body = {"client_event_id": event_id or uuid.uuid4().hex, "work_order_id": order_id, "action": action,
-            "device_time": timezone.now().isoformat(), "latitude": lat, "longitude": lon}
-    return client.post("/api/mobile/events", body, content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = {
+        "client_event_id": event_id or uuid.uuid4().hex,
+        "work_order_id": order_id,
+        "action": action,
+        "device_time": timezone.now().isoformat(),
+        "latitude": lat,
+        "longitude": lon,
+    }
+    return client.post(
+        "/api/mobile/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
 
 
 def test_login_returns_a_token_and_the_technician(client, day):
     body = login(client, "zhang")
     assert body["technician"] == {"id": day["zhang"].pk, "name": "张伟"}
-    wrong = client.post("/api/auth/token", {"username": "zhang", "password": "nope"},
-                        content_type="application/json")
+    wrong = client.post("/api/auth/token", {"username": "zhang", "password": "nope"}, content_type="application/json")
     assert wrong.status_code == 401
     assert "Wrong username or password" in wrong.json()["message"]
 
@@ -129,11 +139,42 @@ def test_arrived_and_done_send_their_own_texts_and_keep_device_time(client, day)
     assert event.actor_label == "张伟"
 
 
+def test_could_not_complete_answers_with_the_job_and_its_resend_is_a_duplicate(client, day):
+    """The tap takes the order off the technician's route; it was still their tap to make and to resend."""
+    token = login(client, "zhang")["token"]
+    assert tap(client, token, day["order"].pk, "on_my_way").status_code == 200
+    event_id = uuid.uuid4().hex
+    body = {
+        "client_event_id": event_id,
+        "work_order_id": day["order"].pk,
+        "action": "could_not_complete",
+        "reason": "no_access",
+        "device_time": timezone.now().isoformat(),
+    }
+    answers = [
+        client.post("/api/mobile/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+        for _ in range(2)
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[0].content
+    assert [answer.json()["duplicate"] for answer in answers] == [False, True]
+    assert answers[0].json()["job"]["status"] == "on_hold"
+    assert WorkOrder.objects.get(pk=day["order"].pk).technician is None
+    other = tap(client, login(client, "li")["token"], day["order"].pk, "on_my_way", event_id=event_id)
+    assert other.status_code == 404
+
+
 def test_a_tap_on_another_technicians_order_is_refused_and_changes_nothing(client, day):
+    """Another technician's order answers exactly like one that does not exist: ids stay secret."""
     token = login(client, "li")["token"]
     response = tap(client, token, day["order"].pk, "on_my_way")
-    assert response.status_code == 403
-    assert "not assigned to you" in response.json()["message"]
+    missing = tap(client, token, 999999, "on_my_way")
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == {
+        **missing.json(),
+        "message": f"Work order {day['order'].pk} does not exist",
+        "extra": {"work_order_id": day["order"].pk},
+    }
+    assert missing.json()["message"] == "Work order 999999 does not exist"
     order = WorkOrder.objects.get(pk=day["order"].pk)
     assert order.status == Status.SCHEDULED
     assert SmsMessage.objects.count() == 0
@@ -161,10 +202,16 @@ def test_an_impossible_tap_is_a_conflict(client, day):
 )
 def test_bad_taps_get_clear_errors(client, day, change, status):
     token = login(client, "zhang")["token"]
-    body = {"client_event_id": uuid.uuid4().hex, "work_order_id": day["order"].pk, "action": "on_my_way",
-            "device_time": timezone.now().isoformat(), **change}
-    response = client.post("/api/mobile/events", body, content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = {
+        "client_event_id": uuid.uuid4().hex,
+        "work_order_id": day["order"].pk,
+        "action": "on_my_way",
+        "device_time": timezone.now().isoformat(),
+        **change,
+    }
+    response = client.post(
+        "/api/mobile/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
     assert response.status_code == status
     assert response.json()["message"]
     assert WorkOrder.objects.get(pk=day["order"].pk).status == Status.SCHEDULED
@@ -177,6 +224,7 @@ def test_eta_falls_back_to_home_when_the_position_is_stale(day):
     zhang.save()
     order = WorkOrder.objects.select_related("site", "technician").get(pk=day["order"].pk)
     site = order.site
-    home = travel_minutes(Location(zhang.home_latitude, zhang.home_longitude),
-                          Location(site.latitude, site.longitude), at=timezone.now())
+    home = travel_minutes(
+        Location(zhang.home_latitude, zhang.home_longitude), Location(site.latitude, site.longitude), at=timezone.now()
+    )
     assert work_order_eta_minutes(order, now=timezone.now()) == home
