@@ -96,7 +96,9 @@ class Session(EventDispatcher):
         if self._closed:
             return
         self.busy = False
-        if isinstance(exc, TransientError):
+        if isinstance(exc, TransientError) and exc.status == 429:
+            self.error = exc.message  # too many wrong passwords: the server says how long to wait
+        elif isinstance(exc, TransientError):
             self.error = f"Cannot reach the server. {exc.message}"
         elif isinstance(exc, ApiError):
             self.error = exc.message

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from server.accounts.models import Role
 from server.accounts.roles import has_role
@@ -13,12 +13,20 @@ from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 
 _RELATED = ("customer", "site", "equipment", "technician", "required_skill")
 
+SITE_HISTORY_LIMIT = 5
+
 
 def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> list[WorkOrder]:
     """The technician's day in route order, with anything still under way from earlier days."""
+    # The site's latest orders for every job in one query (the job's own order is among them).
+    recent = Prefetch(
+        "site__work_orders",
+        queryset=WorkOrder.objects.order_by("-created_at", "-id")[: SITE_HISTORY_LIMIT + 1],
+        to_attr="recent_orders",
+    )
     return list(
         WorkOrder.objects.select_related(*_RELATED)
-        .prefetch_related("events")
+        .prefetch_related("events", recent)
         .filter(technician=technician)
         .filter(Q(scheduled_day=day) | Q(status__in=[Status.EN_ROUTE, Status.ON_SITE]))
         .exclude(status=Status.CANCELLED)
@@ -60,7 +68,7 @@ def work_order_list(
 ) -> QuerySet[WorkOrder]:
     if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
         raise PermissionDenied("Only call-center staff and dispatchers may list work orders")
-    queryset = WorkOrder.objects.select_related(*_RELATED)
+    queryset = WorkOrder.objects.select_related(*_RELATED).prefetch_related("events")
     if status:
         queryset = queryset.filter(status=status)
     if day:
@@ -72,10 +80,13 @@ def work_order_events(*, work_order: WorkOrder) -> list[WorkOrderEvent]:
     return list(work_order.events.all())
 
 
-def site_history(*, work_order: WorkOrder, limit: int = 5) -> list[WorkOrder]:
+def site_history(*, work_order: WorkOrder, limit: int = SITE_HISTORY_LIMIT) -> list[WorkOrder]:
     """Earlier orders at the same site, newest first: what the technician should know."""
     if work_order.site_id is None:
         return []
+    prefetched = getattr(work_order.site, "recent_orders", None)
+    if prefetched is not None and limit <= SITE_HISTORY_LIMIT:
+        return [order for order in prefetched if order.pk != work_order.pk][:limit]
     return list(
         WorkOrder.objects.filter(site_id=work_order.site_id).exclude(pk=work_order.pk).order_by("-created_at")[:limit]
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from dispatch.model import Location
 from notifications import messages as sms_messages
 from notifications import services as sms_services
-from server.common.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from server.common.exceptions import Conflict, NotFound, ValidationFailed
 from server.customers.models import Customer, Equipment, Site
 from server.scheduling.travel import travel_approximate, travel_minutes
 from server.technicians.models import Skill, Technician
@@ -644,10 +644,8 @@ def work_order_technician_event(
         )
     work_order = _lock(work_order_id)
     if work_order.technician_id != technician.pk:
-        raise PermissionDenied(
-            f"{work_order.reference} is not assigned to you",
-            extra={"work_order_id": work_order_id},
-        )
+        # Reassigned since the API's check: answered like any order that is not yours (404).
+        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
     if latitude is not None and longitude is not None:
         technician_report_location(technician=technician, latitude=latitude, longitude=longitude, at=now)
     text = ""

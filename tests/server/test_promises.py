@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dispatch.model import Location
 from notifications.gateways import memory
-from server.common.exceptions import ValidationFailed
+from server.common.exceptions import NotFound, ValidationFailed
 from server.customers.models import Customer, Site
 from server.scheduling import changes, services
 from server.scheduling.travel import travel_minutes
@@ -217,3 +217,16 @@ def test_could_not_complete_puts_the_order_on_hold_with_a_follow_up():
     assert order.follow_up_on == timezone.localdate() + dt.timedelta(days=1)
     assert WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,
                                          data__outcome="promise_withdrawn").exists()
+
+
+def test_a_tap_on_an_order_reassigned_meanwhile_answers_like_a_missing_one():
+    """The API checked the order was theirs; the service finds it reassigned under its lock."""
+    zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
+    li = factories.technician(name="李强", lat=31.30, lon=121.60)
+    order = dispatched(31.24, 121.48, phone="+8613800139008")
+    assert order.technician == zhang
+    with pytest.raises(NotFound) as refused:
+        wo_services.work_order_technician_event(technician=li, client_event_id="c", work_order_id=order.pk,
+                                                action="on_my_way", device_time=timezone.now())
+    assert refused.value.status_code == 404
+    assert refused.value.message == f"Work order {order.pk} does not exist"
