@@ -203,7 +203,7 @@ def ready_times(jobs: list[JobSpec], seed: int, *, day_before: float = 0.3) -> l
     return out
 
 
-# The product's demo crew (server/common/management/commands/demo_data.py): name, home,
+# The product's demo crew (server/intake/management/commands/demo_data.py): name, home,
 # skills (0 water purifiers, 1 HVAC, 2 appliances), and its five customers' sites.
 DEMO_TECHNICIANS = [
     ("zhang", (31.2304, 121.4737), {0, 2}),

@@ -128,7 +128,12 @@ ENTRY_POINTS = {
     # manage.py: migrate, collectstatic and every other command; the wsgi module: gunicorn; the
     # Celery app: worker, replanworker and beat (it sets Django up when its modules are imported).
     "manage.py": ["python", "server/manage.py", "shell", "-c", _SHOW],
-    "wsgi": ["python", "-c", f"import server.config.wsgi\n{_SHOW}"],
+    "wsgi": [
+        "python",
+        "-c",
+        "import server.config.wsgi\nfrom notifications.tasks import sms_send\n"
+        f"print('TASK_APP=' + sms_send.app.main)\n{_SHOW}",
+    ],
     "celery": [
         "python",
         "-c",
@@ -160,6 +165,14 @@ def test_every_entry_point_loads_the_production_settings_with_debug_off(entry_po
 def test_the_celery_app_reads_its_configuration_from_those_settings(entry_points):
     result, _ = entry_points["celery"]
     assert "QUEUE=fixroute" in result.stdout.splitlines()  # CELERY_TASK_DEFAULT_QUEUE's default
+
+
+def test_a_web_process_sends_tasks_through_the_projects_celery_app(entry_points):
+    """Nothing in a web process imports the Celery app by name: Django's start-up must load it, or
+    tasks would go to Celery's default app (an AMQP broker on localhost) instead of ours."""
+    result, _ = entry_points["wsgi"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TASK_APP=fixroute" in result.stdout.splitlines()
 
 
 def test_importing_the_wsgi_module_with_debug_unset_is_not_debug_and_cookies_are_secure(entry_points):

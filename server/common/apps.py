@@ -4,8 +4,3 @@ from django.apps import AppConfig
 class CommonConfig(AppConfig):
     name = "server.common"
     label = "common"
-
-    def ready(self) -> None:
-        # Tasks are sent through the project's Celery app (its broker, routes and queues) in every
-        # process that loads Django, not only in workers started with `celery -A`.
-        from server.config import celery_app  # noqa: F401

@@ -19,7 +19,9 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from server.accounts.api import router as accounts_router
 from server.accounts.auth import session_auth, token_auth
 from server.common.exceptions import ApplicationError
+from server.intake.api import router as desk_router
 from server.scheduling.api import router as scheduling_router
+from server.scheduling.api import work_orders_router as plan_changes_router
 from server.workorders.api import mobile_router
 from server.workorders.api import router as work_orders_router
 
@@ -39,7 +41,11 @@ api = NinjaAPI(
 )
 api.add_router("/auth", accounts_router)
 api.add_router("/mobile", mobile_router)
+# Three rooms serve /work-orders: the desk (list, log a repair), the order itself (read, status)
+# and its plan (assign, pin, reschedule, hold, release, cancel); no two share a path.
+api.add_router("/work-orders", desk_router)
 api.add_router("/work-orders", work_orders_router)
+api.add_router("/work-orders", plan_changes_router)
 api.add_router("/scheduling", scheduling_router)
 
 _CODES = {

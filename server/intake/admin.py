@@ -3,7 +3,9 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from server.intake import services
+# The work-order admin offers the desk's use cases (create and dispatch, the staff changes), so it
+# lives with intake, the top of the server's layers.
+from server.intake import services, work_order_admin  # noqa: F401
 from server.intake.models import CallbackTask, CallRecord
 
 

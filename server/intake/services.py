@@ -112,6 +112,20 @@ def caller_phone_for(caller: str) -> str | None:
     return phone_to_e164_or_none(caller)
 
 
+def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
+    """Create an order and place it at once; the caller gets the assignment back.
+
+    An order whose site has no coordinates (none typed, geocoding off or failed) cannot be
+    placed: it is saved, left NEW and flagged for review, where staff add the location.
+    """
+    site = create_kwargs.get("site")
+    if site is None or not site.has_location:
+        create_kwargs["needs_review"] = True
+    with transaction.atomic(savepoint=False):
+        work_order = work_order_services.work_order_create(**create_kwargs)
+        return scheduling_services.work_order_dispatch(work_order_id=work_order.pk)
+
+
 def _open_order_for(customer: Customer, *, now: dt.datetime) -> WorkOrder | None:
     since = now - dt.timedelta(days=settings.INTAKE_REPEAT_CALL_DAYS)
     return (
@@ -236,7 +250,7 @@ def _call_record_new(
     site = customer.sites.first()
     equipment = site.equipment.first() if site is not None and site.equipment.count() == 1 else None
     needs_review = customer.needs_review or site is None
-    work_order = scheduling_services.work_order_create_and_dispatch(
+    work_order = work_order_create_and_dispatch(
         customer=customer,
         site=site,
         equipment=equipment,
@@ -407,7 +421,7 @@ def _repair_log(
             )
     elif equipment is not None:
         skill = equipment.required_skill
-    return scheduling_services.work_order_create_and_dispatch(
+    return work_order_create_and_dispatch(
         customer=customer,
         site=site,
         equipment=equipment,

@@ -195,20 +195,6 @@ def plan_apply(
     return report
 
 
-def work_order_create_and_dispatch(**create_kwargs: Any) -> WorkOrder:
-    """Create an order and place it at once; the caller gets the assignment back.
-
-    An order whose site has no coordinates (none typed, geocoding off or failed) cannot be
-    placed: it is saved, left NEW and flagged for review, where staff add the location.
-    """
-    site = create_kwargs.get("site")
-    if site is None or not site.has_location:
-        create_kwargs["needs_review"] = True
-    with transaction.atomic(savepoint=False):
-        work_order = work_order_services.work_order_create(**create_kwargs)
-        return work_order_dispatch(work_order_id=work_order.pk)
-
-
 def _place(
     work_order_id: int, placing: PlannedOrder | None, *, now: dt.datetime | None,
     **technicians: set[int] | None,

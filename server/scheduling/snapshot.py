@@ -17,7 +17,7 @@ from django.utils import timezone
 from dispatch import model as dm
 from dispatch.result import Plan, Route, Unassigned, plan_objective
 from dispatch.schedule import build_route
-from server.scheduling.travel import minute_of_day, travel_provider
+from server.common.travel import minute_of_day, travel_provider
 from server.technicians.models import Technician
 from server.workorders.models import PRIORITY_RANK, EventKind, Status, WorkOrder, WorkOrderEvent
 from server.workorders.services import technician_positions

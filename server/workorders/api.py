@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from django.utils import timezone
 from ninja import Router
-from ninja.responses import Status as HttpStatus
-from pydantic import Field
 
 from server.accounts.roles import require_staff
-from server.common.schemas import BODY_ERRORS, CleanText, DbId, IsoDate, errors
+from server.common.schemas import BODY_ERRORS, DbId, IsoDate, errors
 from server.common.types import ApiRequest
-from server.intake import services as intake_services
-from server.scheduling import changes
 from server.technicians.selectors import technician_for_user
 from server.workorders import selectors, services, state_machine
 from server.workorders.models import Status, WorkOrder
 from server.workorders.schemas import (
-    AssignIn,
-    AssignOut,
     DeviceEventIn,
     DeviceEventOut,
-    HoldIn,
     JobListOut,
     JobOut,
-    ReasonIn,
-    RescheduleIn,
     TransitionIn,
-    WorkOrderCreateIn,
     WorkOrderOut,
 )
 
@@ -36,8 +26,8 @@ mobile_router = Router(tags=["technician app"])
 router = Router(tags=["work orders"])
 
 # What a staff change on one order can answer: its body, who may, which order, the state machine.
-_STAFF_CHANGE = errors(401, 403, 404, 409, *BODY_ERRORS)
-_STAFF_ACTION = errors(401, 403, 404, 409, 422)
+STAFF_CHANGE_ERRORS = errors(401, 403, 404, 409, *BODY_ERRORS)
+STAFF_ACTION_ERRORS = errors(401, 403, 404, 409, 422)
 
 
 def _job_out(work_order: WorkOrder) -> dict[str, Any]:
@@ -83,7 +73,7 @@ def _job_out(work_order: WorkOrder) -> dict[str, Any]:
     }
 
 
-def _work_order_out(work_order: WorkOrder) -> dict[str, Any]:
+def work_order_out(work_order: WorkOrder) -> dict[str, Any]:
     technician = work_order.technician
     return {
         "id": work_order.pk,
@@ -171,96 +161,15 @@ def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> 
     return {"duplicate": duplicate, "job": _job_out(work_order)}
 
 
-@router.post("", response={201: WorkOrderOut, **errors(401, 403, *BODY_ERRORS)})
-def repair_log(request: ApiRequest, payload: WorkOrderCreateIn) -> HttpStatus:
-    require_staff(request.auth)
-    work_order = intake_services.repair_log(actor=request.auth, **payload.dict())
-    created = selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order.pk)
-    return HttpStatus(201, _work_order_out(created))
-
-
-@router.get("", response={200: list[WorkOrderOut], **errors(401, 403, 422)})
-def work_order_list(
-    request: ApiRequest,
-    status: Annotated[CleanText, Field(max_length=12)] | None = None,
-    day: IsoDate | None = None,
-) -> list[dict[str, Any]]:
-    return [_work_order_out(wo) for wo in selectors.work_order_list(user=request.auth, status=status, day=day)]
-
-
 @router.get("/{work_order_id}", response={200: WorkOrderOut, **errors(401, 404, 422)})
 def work_order_get_staff(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
-    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
+    return work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
 
 
-@router.post("/{work_order_id}/transition", response={200: WorkOrderOut, **_STAFF_CHANGE})
+@router.post("/{work_order_id}/transition", response={200: WorkOrderOut, **STAFF_CHANGE_ERRORS})
 def work_order_transition(request: ApiRequest, work_order_id: DbId, payload: TransitionIn) -> dict[str, Any]:
     require_staff(request.auth)
     services.work_order_transition(
         work_order_id=work_order_id, to_status=payload.to_status, actor=request.auth, text=payload.note
     )
-    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
-
-
-def _staff_answer(request: ApiRequest, work_order_id: int) -> dict[str, Any]:
-    return _work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))
-
-
-@router.post("/{work_order_id}/assign", response={200: AssignOut, **_STAFF_CHANGE})
-def work_order_assign_by_hand(request: ApiRequest, work_order_id: DbId, payload: AssignIn) -> dict[str, Any]:
-    """Assign by hand (pinned); refused with the reason when the technician cannot take it."""
-    require_staff(request.auth)
-    result = changes.work_order_assign_by_hand(
-        work_order_id=work_order_id, technician_id=payload.technician_id, start=payload.start, actor=request.auth
-    )
-    return {"work_order": _staff_answer(request, work_order_id), "consequences": result.consequences}
-
-
-@router.post("/{work_order_id}/pin", response={200: WorkOrderOut, **_STAFF_ACTION})
-def work_order_pin(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_pin(work_order_id=work_order_id, pinned=True, actor=request.auth)
-    return _staff_answer(request, work_order_id)
-
-
-@router.post("/{work_order_id}/unpin", response={200: WorkOrderOut, **_STAFF_ACTION})
-def work_order_unpin(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_pin(work_order_id=work_order_id, pinned=False, actor=request.auth)
-    return _staff_answer(request, work_order_id)
-
-
-@router.post("/{work_order_id}/reschedule", response={200: WorkOrderOut, **_STAFF_CHANGE})
-def work_order_reschedule(request: ApiRequest, work_order_id: DbId, payload: RescheduleIn) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_reschedule(
-        work_order_id=work_order_id,
-        window_start=payload.window_start,
-        window_end=payload.window_end,
-        reason=payload.reason,
-        actor=request.auth,
-    )
-    return _staff_answer(request, work_order_id)
-
-
-@router.post("/{work_order_id}/cancel", response={200: WorkOrderOut, **_STAFF_CHANGE})
-def work_order_cancel(request: ApiRequest, work_order_id: DbId, payload: ReasonIn) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_cancel(work_order_id=work_order_id, reason=payload.reason, actor=request.auth)
-    return _staff_answer(request, work_order_id)
-
-
-@router.post("/{work_order_id}/hold", response={200: WorkOrderOut, **_STAFF_CHANGE})
-def work_order_hold(request: ApiRequest, work_order_id: DbId, payload: HoldIn) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_hold(
-        work_order_id=work_order_id, reason=payload.reason, follow_up_on=payload.follow_up_on, actor=request.auth
-    )
-    return _staff_answer(request, work_order_id)
-
-
-@router.post("/{work_order_id}/release", response={200: WorkOrderOut, **_STAFF_ACTION})
-def work_order_release(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
-    require_staff(request.auth)
-    changes.work_order_release(work_order_id=work_order_id, actor=request.auth)
-    return _staff_answer(request, work_order_id)
+    return work_order_out(selectors.work_order_get_for_user(user=request.auth, work_order_id=work_order_id))

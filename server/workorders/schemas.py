@@ -7,6 +7,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from server.common.schemas import AwareDatetime, CleanText, DbId, IsoDate, allowed_values
+from server.common.text import PROBLEM_MAX_LENGTH
 from server.workorders.models import Priority, Status
 from server.workorders.state_machine import TECHNICIAN_ACTIONS
 
@@ -102,7 +103,7 @@ class WorkOrderCreateIn(Schema):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     site_id: DbId | None = None
     equipment_id: DbId | None = None
-    problem: CleanText = Field(min_length=1, max_length=4000)
+    problem: CleanText = Field(min_length=1, max_length=PROBLEM_MAX_LENGTH)
     priority: CleanText = Field(default="normal", max_length=10, json_schema_extra=allowed_values(Priority.values))
     required_skill: CleanText | None = Field(default=None, max_length=50)
     service_minutes: int | None = Field(default=None, ge=5, le=600)

@@ -15,8 +15,8 @@ from dispatch.model import Location
 from notifications import messages as sms_messages
 from notifications import services as sms_services
 from server.common.exceptions import Conflict, NotFound, ValidationFailed
+from server.common.travel import travel_approximate, travel_minutes
 from server.customers.models import Customer, Equipment, Site
-from server.scheduling.travel import travel_approximate, travel_minutes
 from server.technicians.models import Skill, Technician
 from server.workorders import state_machine
 from server.workorders.models import EventKind, Priority, Source, Status, WorkOrder, WorkOrderEvent

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from server.scheduling import services
+from server.intake import services as intake_services
 from server.workorders import services as wo_services
 from server.workorders.models import Status, WorkOrderEvent
 from tests import factories
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_repeat_sent_while_the_first_tap_is_applied_is_a_duplicate(real_services):
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
     customer = factories.customer()
-    order = services.work_order_create_and_dispatch(customer=customer, site=customer.sites.get(), problem="leak")
+    order = intake_services.work_order_create_and_dispatch(customer=customer, site=customer.sites.get(), problem="leak")
     now = timezone.now()
     start = threading.Barrier(8)
     answers: list[object] = []

@@ -17,8 +17,8 @@ from dispatch.model import Location
 from mobile.services.api_client import ApiClient
 from mobile.services.location import FixedLocation
 from notifications.models import SmsMessage
+from server.common.travel import travel_minutes
 from server.intake.models import CallRecord
-from server.scheduling.travel import travel_minutes
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 from tests import factories
 

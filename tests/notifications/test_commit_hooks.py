@@ -101,7 +101,7 @@ def test_a_transient_failure_is_kept_for_redrive_with_the_broker_down(broker_dow
 
 
 def test_a_technician_tap_answers_200_with_the_broker_down(client: Any, broker_down: list[dict[str, Any]]) -> None:
-    from server.scheduling.services import work_order_create_and_dispatch
+    from server.intake.services import work_order_create_and_dispatch
     from server.workorders.models import Status as OrderStatus
     from server.workorders.models import WorkOrder
     from tests import factories

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from server.config.api import api
 from server.customers.models import Customer
-from server.scheduling.services import work_order_create_and_dispatch
+from server.intake.services import work_order_create_and_dispatch
 from server.workorders.models import WorkOrder
 from tests import factories
 

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from server.config.api import api
-from server.scheduling.services import work_order_create_and_dispatch
+from server.intake.services import work_order_create_and_dispatch
 from tests import factories
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from server.accounts.models import ApiToken
-from server.scheduling.services import work_order_create_and_dispatch
+from server.intake.services import work_order_create_and_dispatch
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.utils import timezone
 from dispatch.model import Location
 from notifications.gateways import memory
 from notifications.models import SmsMessage
-from server.scheduling.travel import travel_minutes
+from server.common.travel import travel_minutes
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 from server.workorders.services import work_order_eta_minutes
 from tests import factories
@@ -23,7 +23,7 @@ def day(settings):
     zhang = factories.technician(name="张伟", username="zhang", lat=31.2300, lon=121.4600)
     li = factories.technician(name="李强", username="li", lat=31.3000, lon=121.6000)
     customer = factories.customer()
-    from server.scheduling.services import work_order_create_and_dispatch
+    from server.intake.services import work_order_create_and_dispatch
 
     order = work_order_create_and_dispatch(
         customer=customer,

@@ -10,9 +10,9 @@ from django.utils import timezone
 from dispatch.model import Location
 from notifications.gateways import memory
 from server.common.exceptions import NotFound, ValidationFailed
+from server.common.travel import travel_minutes
 from server.customers.models import Customer, Site
 from server.scheduling import changes, services
-from server.scheduling.travel import travel_minutes
 from server.workorders import services as wo_services
 from server.workorders.models import EventKind, Status, WorkOrder, WorkOrderEvent
 from server.workorders.services import JobInProgress

@@ -13,7 +13,7 @@ from django.utils import timezone
 from dispatch.model import Location
 from dispatch.travel import GeodesicTravel
 from notifications.models import SmsMessage
-from server.scheduling import travel
+from server.common import travel
 from server.workorders.models import EventKind, Status, WorkOrder
 from tests import factories
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from dispatch.insertion import insert_job
 from dispatch.result import check_plan
 from server.customers.models import Customer, Site
+from server.intake import services as intake_services
 from server.scheduling import services
 from server.scheduling.snapshot import current_plan, order_key, shift_occurrence, snapshot_build
 from server.workorders.models import Status, WorkOrder
@@ -85,7 +86,7 @@ def test_insertion_on_the_small_snapshot_matches_the_full_one():
 def test_an_order_nobody_can_do_stays_new_with_the_reason():
     factories.technician(name="张伟", skills=("water_purifier",))
     customer = factories.customer(equipment_skill=None)
-    order = services.work_order_create_and_dispatch(
+    order = intake_services.work_order_create_and_dispatch(
         customer=customer, site=customer.sites.get(), problem="boiler", required_skill=factories.skill("gas")
     )
     assert order.status == Status.NEW

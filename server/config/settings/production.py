@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "server.intake",
     "server.scheduling",
     "notifications",
+    "server.config",
 ]
 
 MIDDLEWARE = [

@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from server.common.exceptions import ApplicationError
+from server.intake.services import work_order_create_and_dispatch
 from server.scheduling import changes
-from server.scheduling import services as scheduling_services
 from server.workorders import services as work_order_services
 from server.workorders.models import WorkOrder, WorkOrderEvent
 
@@ -101,7 +101,7 @@ class WorkOrderAdmin(admin.ModelAdmin):
                     work_order=obj, actor=request.user if isinstance(request.user, User) else None,
                     text=f"Edited in the admin: {', '.join(changed)}")
             return
-        created = scheduling_services.work_order_create_and_dispatch(
+        created = work_order_create_and_dispatch(
             customer=obj.customer, site=obj.site, equipment=obj.equipment, problem=obj.problem,
             priority=obj.priority, required_skill=obj.required_skill, service_minutes=obj.service_minutes,
             window_start=obj.window_start, window_end=obj.window_end, complaint=obj.complaint,
