@@ -34,10 +34,11 @@ run: setup
 	@echo "Fixroute on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs)"
 	$(PY) server/manage.py runserver $(HOST):$(PORT)
 
-# The lint gate: style and bugs (ruff), types (mypy with the Django plugin), and the layering
+# The lint gate: style, bugs and formatting (ruff), types (mypy with the Django plugin), and the layering
 # contracts (dispatch is pure Python, notifications never imports server, mobile talks HTTP only).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy server dispatch notifications mobile
 	$(VENV)/bin/lint-imports
 

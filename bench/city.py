@@ -106,8 +106,9 @@ def make_city(
     def clip(v: float) -> float:
         return max(-half, min(half, v))
 
-    centres = [(rng.uniform(-half * 0.66, half * 0.66), rng.uniform(-half * 0.66, half * 0.66))
-               for _ in range(hotspots)]
+    centres = [
+        (rng.uniform(-half * 0.66, half * 0.66), rng.uniform(-half * 0.66, half * 0.66)) for _ in range(hotspots)
+    ]
 
     def order_point() -> tuple[float, float]:
         if rng.random() < hotspot_share:
@@ -172,9 +173,7 @@ def random_window(rng: random.Random) -> tuple[int, int]:
     return (start_h * 60, (start_h + length) * 60)
 
 
-def random_job(
-    rng: random.Random, job_id: str, node: int, service: int, skills: bool, n_skills: int
-) -> JobSpec:
+def random_job(rng: random.Random, job_id: str, node: int, service: int, skills: bool, n_skills: int) -> JobSpec:
     return JobSpec(
         id=job_id,
         node=node,
@@ -234,8 +233,9 @@ def _pick_priority(u: float) -> tuple[int, int]:
     return DEMO_PRIORITIES[-1][:2]
 
 
-def make_demo(*, orders: int = 20, seed: int = 0, service_min: int = 60,
-              appointment_share: float = 0.2, name: str | None = None) -> Instance:
+def make_demo(
+    *, orders: int = 20, seed: int = 0, service_min: int = 60, appointment_share: float = 0.2, name: str | None = None
+) -> Instance:
     """The demo day: the demo crew of 5 (homes and skills as in the demo data; 08:00-20:00
     here, where the demo runs round the clock) and ``orders`` calls over the day at the five
     demo customers and other sites in central Shanghai (within about 8 km). A fifth came in
@@ -254,8 +254,7 @@ def make_demo(*, orders: int = 20, seed: int = 0, service_min: int = 60,
     minutes = road_minutes_matrix(latlon)
     day_start, day_end = DEMO_DAY
     vehicles = [
-        Vehicle(id=tid, start=k, end=k, shift_start=day_start, shift_end=day_end,
-                skills=frozenset(skills))
+        Vehicle(id=tid, start=k, end=k, shift_start=day_start, shift_end=day_end, skills=frozenset(skills))
         for k, (tid, _, skills) in enumerate(DEMO_TECHNICIANS)
     ]
     jobs = []
@@ -268,11 +267,18 @@ def make_demo(*, orders: int = 20, seed: int = 0, service_min: int = 60,
         if rng.random() < appointment_share:
             start = min(day_end - 120, (max(ready, day_start) // 60 + rng.randint(2, 6)) * 60)
             window = (start, start + 120)
-        jobs.append(JobSpec(
-            id=f"D{k + 1:02d}", node=len(homes) + k, service=service_min, windows=(window,),
-            skills=frozenset({sites[k][1]}), priority=priority, ready=ready,
-            sla_deadline=ready + sla,
-        ))
+        jobs.append(
+            JobSpec(
+                id=f"D{k + 1:02d}",
+                node=len(homes) + k,
+                service=service_min,
+                windows=(window,),
+                skills=frozenset({sites[k][1]}),
+                priority=priority,
+                ready=ready,
+                sla_deadline=ready + sla,
+            )
+        )
     return Instance(
         name=name or f"demo-{orders}-s{seed}",
         durations=minutes,
@@ -331,8 +337,7 @@ def first_plan(engine: str, inst: Instance, args: argparse.Namespace, main_run: 
     if engine == "ortools":
         if main_run.notes.get("progress_calls"):
             return _first_from_progress(inst, main_run)
-        run = run_engine(engine, inst, time_limit_s=args.first_limit, seed=args.seed,
-                         workers=args.workers)
+        run = run_engine(engine, inst, time_limit_s=args.first_limit, seed=args.seed, workers=args.workers)
         check = check_routes(inst, run.routes)
         return {
             "first_plan_s": run.wall_s,
@@ -342,12 +347,12 @@ def first_plan(engine: str, inst: Instance, args: argparse.Namespace, main_run: 
             "status": run.status,
         }
     if engine == "pyvrp":
-        run = run_engine(engine, inst, time_limit_s=60.0, seed=args.seed,
-                         optional_prize=PYVRP_PRIZE, first_feasible=True)
+        run = run_engine(
+            engine, inst, time_limit_s=60.0, seed=args.seed, optional_prize=PYVRP_PRIZE, first_feasible=True
+        )
         how = "solve(FirstFeasible)"
     else:
-        run = run_engine(engine, inst, time_limit_s=0.001, threads=args.vroom_threads,
-                         exploration=0)
+        run = run_engine(engine, inst, time_limit_s=0.001, threads=args.vroom_threads, exploration=0)
         how = "exploration_level=0, timeout 1 ms (construction only)"
     check = check_routes(inst, run.routes)
     return {
@@ -398,16 +403,19 @@ COLUMNS = [
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="base,skills",
-                   help="comma list of base,skills,large,demo")
+    p.add_argument("--variants", default="base,skills", help="comma list of base,skills,large,demo")
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--time-limits", default="10,30", help="comma list of seconds")
     p.add_argument("--seed", type=int, default=0, help="city generator and solver seed")
     p.add_argument("--workers", type=int, default=2, help="dispatch.solve workers")
     p.add_argument("--vroom-threads", type=int, default=2)
     p.add_argument("--vroom-exploration", type=int, default=5)
-    p.add_argument("--first-limit", type=float, default=0.1,
-                   help="dispatch time limit for the first-plan probe when solve has no progress")
+    p.add_argument(
+        "--first-limit",
+        type=float,
+        default=0.1,
+        help="dispatch time limit for the first-plan probe when solve has no progress",
+    )
     p.add_argument("--no-first-plan", action="store_true", help="skip the first-plan probes")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/)")
     p.add_argument("--routes", action="store_true", help="store routes in the JSON")
@@ -454,17 +462,11 @@ def main(argv: list[str] | None = None) -> int:
                 check = check_routes(inst, run.routes)
                 # Measured once per engine; for dispatch every run reports its own first
                 # solution, and the earliest one counts.
-                if not args.no_first_plan and not run.failed and (
-                    first is None or engine == "ortools"
-                ):
+                if not args.no_first_plan and not run.failed and (first is None or engine == "ortools"):
                     cand = first_plan(engine, inst, args, run)
-                    if cand.get("first_plan_assigned") is None and cand.get("how", "").startswith(
-                        "no search"
-                    ):
+                    if cand.get("first_plan_assigned") is None and cand.get("how", "").startswith("no search"):
                         cand["first_plan_assigned"] = check.served
-                    if first is None or (cand.get("first_plan_s") or 1e18) < (
-                        first.get("first_plan_s") or 1e18
-                    ):
+                    if first is None or (cand.get("first_plan_s") or 1e18) < (first.get("first_plan_s") or 1e18):
                         first = cand
                 valid = (not run.failed) and check.ok and not run.native_errors
                 rec: dict[str, Any] = {

@@ -63,17 +63,13 @@ def table(
     ``min_width`` pads every column, so rows printed one by one line up with a header.
     """
     cells = [[fmt(r.get(c), digits) for c in columns] for r in rows]
-    widths = [
-        max([len(c), min_width] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)
-    ]
+    widths = [max([len(c), min_width] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
     for row in cells:
-        lines.append(
-            "| " + " | ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) + " |"
-        )
+        lines.append("| " + " | ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) + " |")
     return "\n".join(lines)
 
 

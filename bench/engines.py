@@ -312,11 +312,7 @@ def run_pyvrp(
     free = [list(ids) for ids in type_vehicle_ids]
     served: set[str] = set()
     for route in res.best.routes():
-        seq = [
-            inst.jobs[act.idx].id
-            for act in route.schedule()
-            if act.type == ActivityType.CLIENT
-        ]
+        seq = [inst.jobs[act.idx].id for act in route.schedule() if act.type == ActivityType.CLIENT]
         if not seq:
             continue
         vid = free[route.vehicle_type()].pop(0)

@@ -73,8 +73,10 @@ def main(argv: list[str]) -> int:
         if kind == "solomon":
             solomon.extend(data["runs"])
         elif kind == "city":
-            emit(f"{name}  (dispatch {data['environment'].get('dispatch_sha256')}, "
-                 f"load at start {data['environment'].get('loadavg_at_start')})")
+            emit(
+                f"{name}  (dispatch {data['environment'].get('dispatch_sha256')}, "
+                f"load at start {data['environment'].get('loadavg_at_start')})"
+            )
             emit(table(data["runs"], CITY_COLUMNS))
             emit()
         elif kind == "urgent":

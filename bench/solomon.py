@@ -103,9 +103,7 @@ def _sort_key(stem: str) -> tuple[int, str]:
     return (SOLOMON_FAMILIES.index(fam) if fam in SOLOMON_FAMILIES else 99, stem)
 
 
-def run_one(
-    inst: Instance, engine: str, limit: float, bks: float | None, args: argparse.Namespace
-) -> dict[str, Any]:
+def run_one(inst: Instance, engine: str, limit: float, bks: float | None, args: argparse.Namespace) -> dict[str, Any]:
     run = run_engine(
         engine,
         inst,
@@ -255,9 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
     }
 
-    emit(
-        f"Solomon: {len(files)} instances x {engines} x limits {limits} s  -> {out}"
-    )
+    emit(f"Solomon: {len(files)} instances x {engines} x limits {limits} s  -> {out}")
     emit(table([], RUN_COLUMNS, min_width=STREAM_WIDTH))
     instances = {f.stem: solomon_instance(read_solomon(f), fleet=args.fleet) for f in files}
     for limit in limits:
@@ -277,11 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 emit(line)
 
     selected = {f.stem for f in files}
-    shown = [
-        r
-        for r in runs
-        if r["instance"] in selected and r["engine"] in engines and r["time_limit_s"] in limits
-    ]
+    shown = [r for r in runs if r["instance"] in selected and r["engine"] in engines and r["time_limit_s"] in limits]
     payload["summary"] = summarize(shown)
     write_json(out, payload)
     emit()

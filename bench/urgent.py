@@ -105,19 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     urgents = urgent_jobs(day, args.urgent, first_node, args.seed)
     out = args.out or default_out("urgent")
 
-    emit(f"Solving the day ({len(day.jobs)} orders, {len(day.vehicles)} technicians) "
-         f"for {args.base_limit:g} s ...")
+    emit(f"Solving the day ({len(day.jobs)} orders, {len(day.vehicles)} technicians) for {args.base_limit:g} s ...")
     base_problem = to_dispatch_problem(day)
-    base = run_dispatch(day, time_limit_s=args.base_limit, seed=args.seed,
-                        workers=args.workers, problem=base_problem)
+    base = run_dispatch(day, time_limit_s=args.base_limit, seed=args.seed, workers=args.workers, problem=base_problem)
     if base.failed:
         emit(f"base solve failed: {base.status}")
         return 1
     base_check = check_routes(day, base.routes)
-    emit(f"day plan: {base_check.served} assigned, {len(day.jobs) - base_check.served} "
-         f"unassigned, travel {base_check.travel / 60:.1f} h, wall {base.wall_s:.1f} s, "
-         f"checker {'ok' if base_check.ok else base_check.errors[:2]}, "
-         f"check_plan {'ok' if not base.native_errors else base.native_errors[:2]}")
+    emit(
+        f"day plan: {base_check.served} assigned, {len(day.jobs) - base_check.served} "
+        f"unassigned, travel {base_check.travel / 60:.1f} h, wall {base.wall_s:.1f} s, "
+        f"checker {'ok' if base_check.ok else base_check.errors[:2]}, "
+        f"check_plan {'ok' if not base.native_errors else base.native_errors[:2]}"
+    )
     plan = base.plan
     apply_fn = getattr(dins, "apply_insertion", None)
 
@@ -153,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     new_plan = apply_fn(problem_k, plan, ins)
                     errs = list(check_plan(problem_k, new_plan))
                     new_routes, _ = plan_routes(new_plan)
-                    rec["applied_ok"] = not errs and job.id in new_routes.get(
-                        str(rec["technician"]), []
-                    )
+                    rec["applied_ok"] = not errs and job.id in new_routes.get(str(rec["technician"]), [])
                     rec["applied_errors"] = errs[:3]
                 except Exception as exc:  # noqa: BLE001 - report and continue
                     rec["applied_ok"] = False
@@ -174,18 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         "mean_ms": mean(times),
         "first_call_ms": times[0] if times else None,
         "indep_ok": sum(1 for r in placed if r.get("indep_ok")),
-        "start_mismatch": sum(
-            1 for r in placed if r.get("start") is not None and r["start"] != r.get("indep_start")
-        ),
+        "start_mismatch": sum(1 for r in placed if r.get("start") is not None and r["start"] != r.get("indep_start")),
         "added_travel_mismatch": sum(
-            1
-            for r in placed
-            if r.get("added_travel") is not None
-            and r["added_travel"] != r.get("indep_added_travel")
+            1 for r in placed if r.get("added_travel") is not None and r["added_travel"] != r.get("indep_added_travel")
         ),
-        "applied_ok": (
-            sum(1 for r in placed if r.get("applied_ok")) if apply_fn is not None else None
-        ),
+        "applied_ok": (sum(1 for r in placed if r.get("applied_ok")) if apply_fn is not None else None),
     }
     payload = {
         "benchmark": "urgent",

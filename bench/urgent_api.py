@@ -45,9 +45,15 @@ def _time_phases() -> dict[str, list[float]]:
 
     phases: dict[str, list[float]] = {}
     steps = [
-        (intake, "repair_log"), (work_orders, "work_order_create"), (scheduling, "nearby_technicians"),
-        (scheduling, "snapshot_build"), (scheduling, "current_plan"), (scheduling, "insert_job"),
-        (scheduling, "plan_apply"), (work_orders, "work_order_note"), (scheduling, "replan_request"),
+        (intake, "repair_log"),
+        (work_orders, "work_order_create"),
+        (scheduling, "nearby_technicians"),
+        (scheduling, "snapshot_build"),
+        (scheduling, "current_plan"),
+        (scheduling, "insert_job"),
+        (scheduling, "plan_apply"),
+        (work_orders, "work_order_note"),
+        (scheduling, "replan_request"),
         (selectors, "work_order_get_for_user"),
     ]
     for module, name in steps:
@@ -76,18 +82,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the requests")
     parser.add_argument("--phases", action="store_true", help="time the service steps of a request")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="callers sending at the same time (threads, one connection each)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="callers sending at the same time (threads, one connection each)"
+    )
     args = parser.parse_args()
 
     _prepare_database(args.database_url)
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_QUEUE": "fixroute-bench",
-        "SMS_PROVIDER": "memory",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "server.config.settings.test",
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "CELERY_QUEUE": "fixroute-bench",
+            "SMS_PROVIDER": "memory",
+        }
+    )
     import django
 
     django.setup()
@@ -108,8 +117,7 @@ def main() -> None:
     half_km = 15.0
 
     def point() -> tuple[float, float]:
-        return (centre[0] + rng.uniform(-half_km, half_km) / 111.0,
-                centre[1] + rng.uniform(-half_km, half_km) / 95.0)
+        return (centre[0] + rng.uniform(-half_km, half_km) / 111.0, centre[1] + rng.uniform(-half_km, half_km) / 95.0)
 
     skill = Skill.objects.create(code="appliance", name="Appliances")
     # Shifts from half an hour ago to ten hours ahead, whatever the clock says, so the day in
@@ -120,20 +128,30 @@ def main() -> None:
     for i in range(args.technicians):
         lat, lon = point()
         user = User.objects.create_user(username=f"tech{i}", password="x")
-        tech = Technician.objects.create(user=user, name=f"Tech {i}", home_latitude=lat, home_longitude=lon,
-                                         shift_start=shift_start, shift_end=shift_end)
+        tech = Technician.objects.create(
+            user=user,
+            name=f"Tech {i}",
+            home_latitude=lat,
+            home_longitude=lon,
+            shift_start=shift_start,
+            shift_end=shift_end,
+        )
         tech.skills.add(skill)
     for i in range(args.day_orders):
         lat, lon = point()
         customer = Customer.objects.create(name=f"Customer {i}", phone=f"+86139{i:08d}")
         site = Site.objects.create(customer=customer, address=f"Street {i}", latitude=lat, longitude=lon)
         work_order_create(customer=customer, site=site, problem="repair", required_skill=skill, service_minutes=45)
-    emit(f"Seeded {args.technicians} technicians and {args.day_orders} orders; re-planning "
-         f"({args.replan_seconds:.0f} s)...")
+    emit(
+        f"Seeded {args.technicians} technicians and {args.day_orders} orders; re-planning "
+        f"({args.replan_seconds:.0f} s)..."
+    )
     started = time.perf_counter()
     summary = scheduling.day_replan(time_limit_s=args.replan_seconds)
-    emit(f"Re-plan: {summary.assigned}/{summary.orders} assigned in {time.perf_counter() - started:.1f} s, "
-         f"checker violations: {len(summary.violations)}")
+    emit(
+        f"Re-plan: {summary.assigned}/{summary.orders} assigned in {time.perf_counter() - started:.1f} s, "
+        f"checker violations: {len(summary.violations)}"
+    )
 
     phases = _time_phases() if args.phases else None
     staff = User.objects.create_user(username="bench-staff", password="x", is_staff=True)
@@ -153,10 +171,19 @@ def main() -> None:
     bodies = []
     for i in range(args.orders):
         lat, lon = point()
-        bodies.append({"phone": f"+86137{i:08d}", "customer_name": f"Urgent {i}",
-                       "address": f"Urgent street {i}", "latitude": lat, "longitude": lon,
-                       "problem": "no water", "priority": "urgent", "required_skill": "appliance",
-                       "service_minutes": 30})
+        bodies.append(
+            {
+                "phone": f"+86137{i:08d}",
+                "customer_name": f"Urgent {i}",
+                "address": f"Urgent street {i}",
+                "latitude": lat,
+                "longitude": lon,
+                "problem": "no water",
+                "priority": "urgent",
+                "required_skill": "appliance",
+                "service_minutes": 30,
+            }
+        )
 
     def send(i: int, caller: Client) -> tuple[float, bool]:
         t0 = time.perf_counter()
@@ -215,16 +242,20 @@ def main() -> None:
     positions: set[tuple[int, int]] = set()
     for order in routed:
         before = last.get(order.technician_id)
-        if before is not None and before.planned_arrival + dt.timedelta(
-                minutes=before.service_minutes) > order.planned_arrival:
+        if (
+            before is not None
+            and before.planned_arrival + dt.timedelta(minutes=before.service_minutes) > order.planned_arrival
+        ):
             overlaps += 1
         if (order.technician_id, order.route_position) in positions:
             overlaps += 1
         positions.add((order.technician_id, order.route_position))
         last[order.technician_id] = order
     if phases is not None:
-        rows = [{"phase": name, "calls": len(v), "mean_ms": sum(v) / len(v), "p95_ms": percentile(v, 95)}
-                for name, v in phases.items()]
+        rows = [
+            {"phase": name, "calls": len(v), "mean_ms": sum(v) / len(v), "p95_ms": percentile(v, 95)}
+            for name, v in phases.items()
+        ]
         emit(table(rows, ["phase", "calls", "mean_ms", "p95_ms"], digits=1))
     if profiler is not None:
         import pstats
@@ -232,13 +263,36 @@ def main() -> None:
         stats = pstats.Stats(profiler).sort_stats("cumulative")
         stats.print_stats(40)
         stats.print_callees("plan_apply|work_order_assign|nearby_technicians|work_orders_retime")
-    row = {"orders": args.orders, "concurrency": args.concurrency, "assigned": assigned,
-           "no_longer_fit": broken, "overlaps": overlaps, "orders_per_s": args.orders / wall,
-           "p50_ms": percentile(timings, 50),
-           "p95_ms": percentile(timings, 95), "max_ms": max(timings), "mean_ms": sum(timings) / len(timings)}
-    emit(table([row], ["orders", "concurrency", "assigned", "no_longer_fit", "overlaps", "orders_per_s",
-                       "p50_ms", "p95_ms", "max_ms", "mean_ms"],
-                 digits=1))
+    row = {
+        "orders": args.orders,
+        "concurrency": args.concurrency,
+        "assigned": assigned,
+        "no_longer_fit": broken,
+        "overlaps": overlaps,
+        "orders_per_s": args.orders / wall,
+        "p50_ms": percentile(timings, 50),
+        "p95_ms": percentile(timings, 95),
+        "max_ms": max(timings),
+        "mean_ms": sum(timings) / len(timings),
+    }
+    emit(
+        table(
+            [row],
+            [
+                "orders",
+                "concurrency",
+                "assigned",
+                "no_longer_fit",
+                "overlaps",
+                "orders_per_s",
+                "p50_ms",
+                "p95_ms",
+                "max_ms",
+                "mean_ms",
+            ],
+            digits=1,
+        )
+    )
     out = args.out or default_out("urgent_api")
     write_json(out, {"environment": environment(), "args": vars(args) | {"out": str(out)}, "result": row})
     emit(f"Wrote {out}")

@@ -39,10 +39,10 @@ class Part:
     jobs: tuple[str, ...]
 
 
-
 def _spread(dist: Callable[[int, int], int], members: list[int], a: int) -> int:
     """How far member ``a`` is from all the others (the medoid has the least)."""
     return sum(dist(a, b) for b in members)
+
 
 def partition(problem: Problem, allowed: dict[str, list[int]], parts: int) -> list[Part]:
     """Cut the jobs in ``allowed`` and the technicians into ``parts`` areas.
@@ -113,9 +113,7 @@ def partition(problem: Problem, allowed: dict[str, list[int]], parts: int) -> li
     ]
 
 
-def _group_technicians(
-    d: tuple[tuple[int, ...], ...], starts: list[int], parts: int
-) -> list[list[int]]:
+def _group_technicians(d: tuple[tuple[int, ...], ...], starts: list[int], parts: int) -> list[list[int]]:
     """Equal-size groups of technicians around spread-out medoids."""
     m = len(starts)
 
@@ -141,9 +139,7 @@ def _group_technicians(
                 groups[g].append(v)
                 placed[v] = True
         new = [
-            min(members, key=functools.partial(_spread, dist, members))
-            if members
-            else c
+            min(members, key=functools.partial(_spread, dist, members)) if members else c
             for members, c in zip(groups, medoids, strict=True)
         ]
         if new == medoids:

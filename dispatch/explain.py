@@ -89,9 +89,7 @@ class _Nearness:
         return {self.tech_ids[v] for v in picked.tolist()} | ({keep} if keep else set())
 
 
-def _explain(
-    problem: Problem, plan: Plan, ev: _Evaluator, near: _Nearness, job_id: str
-) -> Explanation:
+def _explain(problem: Problem, plan: Plan, ev: _Evaluator, near: _Nearness, job_id: str) -> Explanation:
     job = problem.job(job_id)
     where = plan.assignment_of(job_id)
     among = near.ids(job.node, where[0] if where else None)
@@ -111,8 +109,7 @@ def _explain(
     reason = f"arrives {problem.format_time(visit.arrival)}, adds {added} travel"
     if lateness:
         reason += f", {lateness} past the SLA deadline"
-    chosen = Candidate(tech.id, tech.label, True, True, visit.travel, visit.arrival, lateness,
-                       added, reason)
+    chosen = Candidate(tech.id, tech.label, True, True, visit.travel, visit.arrival, lateness, added, reason)
     best = _Best(k, visit.arrival, visit.start, visit.travel, added, lateness, added)
     others = iter(ev.candidates(job, skip=tech_id, among=among))
     out = []

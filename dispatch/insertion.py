@@ -72,8 +72,22 @@ class _RouteState:
     ``nb``) fit. Without a lunch only the ``b`` labels are used.
     """
 
-    __slots__ = ("tech", "jobs", "nodes", "dep_b", "dep_nb", "late_b", "late_nb", "load",
-                 "route", "locked", "starts", "costs", "soft_from", "break_before")
+    __slots__ = (
+        "tech",
+        "jobs",
+        "nodes",
+        "dep_b",
+        "dep_nb",
+        "late_b",
+        "late_nb",
+        "load",
+        "route",
+        "locked",
+        "starts",
+        "costs",
+        "soft_from",
+        "break_before",
+    )
 
     def __init__(self, problem: Problem, tech: Technician, route: Route | None) -> None:
         self.tech = tech
@@ -115,8 +129,7 @@ class _RouteState:
             if lunch is not None:
                 late_nb[i] = max(
                     _latest_start(w, late_nb[i + 1] - t, job.service),
-                    _latest_start(w, latest_departure(late_b[i + 1], t, tech, True),
-                                  job.service),
+                    _latest_start(w, latest_departure(late_b[i + 1], t, tech, True), job.service),
                 )
         self.late_b, self.late_nb = late_b, late_nb
 
@@ -130,17 +143,14 @@ class _RouteState:
             soft_from[i] = soft_from[i + 1] or problem.has_time_cost(jobs[i])
         self.soft_from = soft_from
         self.costs = (
-            [problem.time_cost(j, v.start) for j, v in zip(jobs, visits, strict=True)]
-            if soft_from[0] else [0] * n
+            [problem.time_cost(j, v.start) for j, v in zip(jobs, visits, strict=True)] if soft_from[0] else [0] * n
         )
         # Index of the stop before which the lunch break is taken (None: no break ahead).
         gap = break_gap_of(route) if route is not None and lunch is not None else None
         self.break_before = gap
 
 
-def _delay_cost(
-    problem: Problem, st: _RouteState, pos: int, end_u: int, t2: int, break_ahead: bool
-) -> int:
+def _delay_cost(problem: Problem, st: _RouteState, pos: int, end_u: int, t2: int, break_ahead: bool) -> int:
     """Change in the time costs (waiting, lateness, promised window) of the stops from
     ``pos`` (0-based) on when a job ending at ``end_u``, ``t2`` from stop ``pos``, is
     inserted before it.
@@ -190,7 +200,10 @@ def _depart(windows: tuple[tuple[int, int], ...] | None, arrival: int, service: 
 
 
 def _depart_after_break(
-    windows: tuple[tuple[int, int], ...] | None, dep: int, travel: int, service: int,
+    windows: tuple[tuple[int, int], ...] | None,
+    dep: int,
+    travel: int,
+    service: int,
     lunch: Break,
 ) -> int:
     b = max(dep, lunch.earliest_start)
@@ -236,9 +249,10 @@ def _insert_here(
         return best, best_arrival, ahead
     arrival = dep_nb + t1
     s = earliest_in(windows, arrival)
-    if s is not None and (best is None or s < best) and (
-        s + service + t2 <= late_nb
-        or s + service <= latest_departure(late_b, t2, tech, True)
+    if (
+        s is not None
+        and (best is None or s < best)
+        and (s + service + t2 <= late_nb or s + service <= latest_departure(late_b, t2, tech, True))
     ):
         best, best_arrival, ahead = s, arrival, True
     b = max(dep_nb, lunch.earliest_start)
@@ -264,9 +278,7 @@ class _Best:
 class _Evaluator:
     """Insertion costs of jobs into the routes of a fixed plan."""
 
-    def __init__(
-        self, problem: Problem, plan: Plan, closed: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, problem: Problem, plan: Plan, closed: Mapping[str, str] | None = None) -> None:
         self.problem = problem
         self.closed = dict(closed or {})
         by_tech = {r.technician_id: r for r in plan.routes}
@@ -309,10 +321,10 @@ class _Evaluator:
         tech = st.tech
         fmt = p.format_time
 
-        def no(reason: str, skill_ok: bool = True, arrival: int | None = None,
-               travel: int | None = None, lateness: int = 0) -> tuple[Candidate, None]:
-            return Candidate(tech.id, tech.label, skill_ok, False, travel, arrival, lateness,
-                             None, reason), None
+        def no(
+            reason: str, skill_ok: bool = True, arrival: int | None = None, travel: int | None = None, lateness: int = 0
+        ) -> tuple[Candidate, None]:
+            return Candidate(tech.id, tech.label, skill_ok, False, travel, arrival, lateness, None, reason), None
 
         missing = job.skills - tech.skills
         if missing:
@@ -325,9 +337,7 @@ class _Evaluator:
             other = p.technician(job.pinned_technician_id).label
             return no(f"job is {verb} to {other}")
         windows = job.start_windows()
-        if windows is not None and (
-            windows[-1][1] < tech.ready_time or windows[0][0] > tech.shift_end
-        ):
+        if windows is not None and (windows[-1][1] < tech.ready_time or windows[0][0] > tech.shift_end):
             return no(f"off shift (available {fmt(tech.ready_time)}-{fmt(tech.shift_end)})")
         n = len(st.jobs)
         if tech.max_jobs is not None and n + 1 > tech.max_jobs:
@@ -357,8 +367,16 @@ class _Evaluator:
             t1 = d[a_node][u]
             t2 = d[u][b_node]
             start, arrival, ahead = _insert_here(
-                windows, su, t1, t2, dep_b[pos], dep_nb[pos], late_b[pos + 1],
-                late_nb[pos + 1], tech, lunch,
+                windows,
+                su,
+                t1,
+                t2,
+                dep_b[pos],
+                dep_nb[pos],
+                late_b[pos + 1],
+                late_nb[pos + 1],
+                tech,
+                lunch,
             )
             if start is None:
                 reach = min(dep_b[pos], dep_nb[pos]) + t1
@@ -381,16 +399,19 @@ class _Evaluator:
             reason = f"arrives {fmt(best.arrival)}, adds {best.added} travel"
             if best.lateness:
                 reason += f", {best.lateness} past the SLA deadline"
-            return Candidate(tech.id, tech.label, True, True, best.travel, best.arrival,
-                             best.lateness, best.added, reason), best
+            return Candidate(
+                tech.id, tech.label, True, True, best.travel, best.arrival, best.lateness, best.added, reason
+            ), best
         if downstream:
-            return no("no room: would make a later visit late or end the day after "
-                      f"{fmt(tech.shift_end)}")
+            return no(f"no room: would make a later visit late or end the day after {fmt(tech.shift_end)}")
         if window_miss is not None and windows is not None:
             end = windows[-1][1]
-            return no(f"would arrive {fmt(window_miss)}, window ends {fmt(end)}",
-                      arrival=window_miss, travel=window_travel,
-                      lateness=max(0, window_miss - end))
+            return no(
+                f"would arrive {fmt(window_miss)}, window ends {fmt(end)}",
+                arrival=window_miss,
+                travel=window_travel,
+                lateness=max(0, window_miss - end),
+            )
         return no("no feasible position")
 
     def _fixed_soft_cost(self, job: Job, tech: Technician) -> int:
@@ -400,7 +421,11 @@ class _Evaluator:
 
 
 def insert_job(
-    problem: Problem, plan: Plan, job_id: str, *, prefer_earliest: bool = False,
+    problem: Problem,
+    plan: Plan,
+    job_id: str,
+    *,
+    prefer_earliest: bool = False,
     closed: Mapping[str, str] | None = None,
 ) -> Insertion:
     """Cheapest feasible insertion of one job into a live plan.
@@ -458,13 +483,17 @@ def _choose(problem: Problem, ev: _Evaluator, job: Job, prefer_earliest: bool) -
         f"{chosen.technician_name}, stop {best.position + 1}: arrives "
         f"{problem.format_time(best.arrival)}, adds {best.added} travel"
     )
-    return Insertion(chosen.technician_id, best.position, best.arrival, best.start,
-                     best.added, cands, reason, job.id)
+    return Insertion(chosen.technician_id, best.position, best.arrival, best.start, best.added, cands, reason, job.id)
 
 
 def _relative(
-    problem: Problem, job: Job, c: Candidate, b: _Best | None, chosen: Candidate,
-    best: _Best, ev: _Evaluator,
+    problem: Problem,
+    job: Job,
+    c: Candidate,
+    b: _Best | None,
+    chosen: Candidate,
+    best: _Best,
+    ev: _Evaluator,
 ) -> Candidate:
     """Phrase a candidate against the chosen one (e.g. "nearer but fully booked")."""
     if c.technician_id == chosen.technician_id:
@@ -492,8 +521,13 @@ def _nobody(cands: tuple[Candidate, ...]) -> str:
 
 
 def insert_by_exchange(
-    problem: Problem, plan: Plan, job_id: str, ev: _Evaluator | None = None,
-    *, deadline: float | None = None, first: bool = False,
+    problem: Problem,
+    plan: Plan,
+    job_id: str,
+    ev: _Evaluator | None = None,
+    *,
+    deadline: float | None = None,
+    first: bool = False,
 ) -> Plan | None:
     """Place a job that fits nowhere by moving one routed job to another technician.
 
@@ -537,7 +571,7 @@ def insert_by_exchange(
                 return best_plan
             if moved.locked or moved.pinned_technician_id is not None:
                 continue
-            shorter = build_route(problem, tech, st.jobs[:k] + st.jobs[k + 1:])
+            shorter = build_route(problem, tech, st.jobs[:k] + st.jobs[k + 1 :])
             if shorter is None:
                 continue
             _, best = ev._for_state(job, _RouteState(problem, tech, shorter))
@@ -545,8 +579,7 @@ def insert_by_exchange(
                 continue
             routes = tuple(shorter if r.technician_id == tech.id else r for r in plan.routes)
             freed = Plan(routes, plan.unassigned + (Unassigned(moved.id, "no_room", "moved"),), 0)
-            step = Insertion(tech.id, best.position, best.arrival, best.start, best.added, (),
-                             "", job.id)
+            step = Insertion(tech.id, best.position, best.arrival, best.start, best.added, (), "", job.id)
             try:
                 with_job = apply_insertion(problem, freed, step)
             except ValueError:

@@ -244,19 +244,20 @@ class Job:
     promised_window: TimeWindow | None = None
     name: str = ""
     ready: int | None = None
-    _start_windows: tuple[tuple[int, int], ...] | None = field(
-        init=False, repr=False, compare=False, default=None
-    )
+    _start_windows: tuple[tuple[int, int], ...] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.skills, frozenset):
             object.__setattr__(self, "skills", frozenset(self.skills))
         windows = self.windows
         # Jobs are built by the hundred on an urgent order's path: the one-window case is direct.
-        if not (type(windows) is tuple and (
-            (len(windows) == 1 and type(windows[0]) is TimeWindow)
-            or all(isinstance(w, TimeWindow) for w in windows)
-        )):
+        if not (
+            type(windows) is tuple
+            and (
+                (len(windows) == 1 and type(windows[0]) is TimeWindow)
+                or all(isinstance(w, TimeWindow) for w in windows)
+            )
+        ):
             object.__setattr__(self, "windows", _windows(windows))
         pw = self.promised_window
         if pw is not None and not isinstance(pw, TimeWindow):
@@ -391,9 +392,7 @@ class Problem:
         if self.costs is not None:
             object.__setattr__(self, "costs", _matrix(self.costs))
         object.__setattr__(self, "_job_index", {j.id: i for i, j in enumerate(self.jobs)})
-        object.__setattr__(
-            self, "_tech_index", {t.id: i for i, t in enumerate(self.technicians)}
-        )
+        object.__setattr__(self, "_tech_index", {t.id: i for i, t in enumerate(self.technicians)})
 
     # --- lookups -------------------------------------------------------------
 
@@ -570,15 +569,9 @@ class Problem:
         for attr in ("start_node", "end_node"):
             node = getattr(t, attr)
             if node is not None and not (isinstance(node, int) and 0 <= node < n):
-                raise ProblemError(
-                    f"technician {t.id!r}: {attr} {node!r} is not a node of the "
-                    f"{n}x{n} matrix"
-                )
+                raise ProblemError(f"technician {t.id!r}: {attr} {node!r} is not a node of the {n}x{n} matrix")
         if t.shift_end < t.shift_start:
-            raise ProblemError(
-                f"technician {t.id!r}: shift ends ({t.shift_end}) before it starts "
-                f"({t.shift_start})"
-            )
+            raise ProblemError(f"technician {t.id!r}: shift ends ({t.shift_end}) before it starts ({t.shift_start})")
         if t.ready_time > t.shift_end:
             raise ProblemError(
                 f"technician {t.id!r}: available_from {t.available_from} is after the "
@@ -587,8 +580,7 @@ class Problem:
         home = self.durations[t.start_node][t.home_node]
         if t.ready_time + home > t.shift_end:
             raise ProblemError(
-                f"technician {t.id!r} cannot even travel from the start node to the end "
-                f"node within the shift"
+                f"technician {t.id!r} cannot even travel from the start node to the end node within the shift"
             )
         if t.max_jobs is not None and t.max_jobs < 0:
             raise ProblemError(f"technician {t.id!r}: max_jobs must be >= 0")
@@ -609,8 +601,7 @@ class Problem:
             arrive = t.ready_time + home + (b.duration if start < t.ready_time + home else 0)
             if start > b.latest_start or max(arrive, start + b.duration) > t.shift_end:
                 raise ProblemError(
-                    f"technician {t.id!r}: the lunch break does not fit in the shift "
-                    f"(drop it if it was already taken)"
+                    f"technician {t.id!r}: the lunch break does not fit in the shift (drop it if it was already taken)"
                 )
 
     def _validate_job(self, j: Job, n: int) -> None:
@@ -622,28 +613,16 @@ class Problem:
             raise ProblemError(f"job {j.id!r}: demand must be >= 0")
         for w in j.windows:
             if w.end < w.start:
-                raise ProblemError(
-                    f"job {j.id!r}: time window end {w.end} is before its start {w.start}"
-                )
+                raise ProblemError(f"job {j.id!r}: time window end {w.end} is before its start {w.start}")
         if j.ready is not None and (isinstance(j.ready, bool) or not isinstance(j.ready, int)):
             raise ProblemError(f"job {j.id!r}: ready {j.ready!r} is not an integer")
         pw = j.promised_window
         if pw is not None and pw.end < pw.start:
-            raise ProblemError(
-                f"job {j.id!r}: promised window end {pw.end} is before its start {pw.start}"
-            )
-        if j.pinned_technician_id is not None and not self.has_technician(
-            j.pinned_technician_id
-        ):
-            raise ProblemError(
-                f"job {j.id!r} is pinned to unknown technician {j.pinned_technician_id!r}"
-            )
-        if j.pinned_start is not None and j.windows and not any(
-            w.contains(j.pinned_start) for w in j.windows
-        ):
-            raise ProblemError(
-                f"job {j.id!r}: pinned start {j.pinned_start} is outside its time windows"
-            )
+            raise ProblemError(f"job {j.id!r}: promised window end {pw.end} is before its start {pw.start}")
+        if j.pinned_technician_id is not None and not self.has_technician(j.pinned_technician_id):
+            raise ProblemError(f"job {j.id!r} is pinned to unknown technician {j.pinned_technician_id!r}")
+        if j.pinned_start is not None and j.windows and not any(w.contains(j.pinned_start) for w in j.windows):
+            raise ProblemError(f"job {j.id!r}: pinned start {j.pinned_start} is outside its time windows")
         if j.locked and j.pinned_technician_id is None:
             raise ProblemError(
                 f"job {j.id!r} is locked but has no pinned_technician_id; a locked job "
@@ -657,17 +636,11 @@ def _check_matrix(name: str, m: Sequence[Sequence[Any]], n: int) -> None:
     # Fast path, loops in C (a 2,200-node matrix in about 0.1 s): square, only
     # plain ints, none negative. Anything else falls through to the loop below,
     # which names the first bad entry.
-    if (
-        all(len(row) == n for row in m)
-        and set(map(type, chain.from_iterable(m))) == {int}
-        and min(map(min, m)) >= 0
-    ):
+    if all(len(row) == n for row in m) and set(map(type, chain.from_iterable(m))) == {int} and min(map(min, m)) >= 0:
         return
     for i, row in enumerate(m):
         if len(row) != n:
-            raise ProblemError(
-                f"{name} matrix is not square: row {i} has {len(row)} entries, expected {n}"
-            )
+            raise ProblemError(f"{name} matrix is not square: row {i} has {len(row)} entries, expected {n}")
         for j, v in enumerate(row):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ProblemError(f"{name}[{i}][{j}] = {v!r} is not an integer")

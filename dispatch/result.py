@@ -166,9 +166,7 @@ class Plan:
     unassigned: tuple[Unassigned, ...]
     objective: int
     explanations: Mapping[str, Explanation] = field(default_factory=dict)
-    _visits: dict[str, tuple[str, Visit]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    _visits: dict[str, tuple[str, Visit]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def assignment_of(self, job_id: str) -> tuple[str, Visit] | None:
         """Return ``(technician_id, visit)`` for a routed job, else ``None``."""
@@ -238,9 +236,7 @@ def plan_objective(problem: Problem, plan: Plan) -> int:
     return total
 
 
-def _soft_cost(
-    problem: Problem, job: Job, visit: Visit, tech: Technician, promise_penalty: int
-) -> int:
+def _soft_cost(problem: Problem, job: Job, visit: Visit, tech: Technician, promise_penalty: int) -> int:
     cost = problem.time_cost(job, visit.start)
     if job.promised_technician_id is not None and job.promised_technician_id != tech.id:
         cost += promise_penalty
@@ -303,17 +299,12 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
     return errors
 
 
-def _check_route(
-    problem: Problem, tech: Technician, route: Route, d: tuple[tuple[int, ...], ...]
-) -> list[str]:
+def _check_route(problem: Problem, tech: Technician, route: Route, d: tuple[tuple[int, ...], ...]) -> list[str]:
     errs: list[str] = []
     tid = tech.id
     visits = route.visits
     if route.start_time < tech.ready_time:
-        errs.append(
-            f"{tid}: leaves at {route.start_time}, before the technician is available "
-            f"({tech.ready_time})"
-        )
+        errs.append(f"{tid}: leaves at {route.start_time}, before the technician is available ({tech.ready_time})")
     if route.end_time > tech.shift_end:
         errs.append(f"{tid}: back at {route.end_time}, after the shift end {tech.shift_end}")
     if tech.max_jobs is not None and len(visits) > tech.max_jobs:
@@ -335,10 +326,7 @@ def _check_route(
         errs.append(f"{tid}: lunch break missing")
     if lunch is not None and b is not None:
         if not lunch.earliest_start <= b <= lunch.latest_start:
-            errs.append(
-                f"{tid}: break starts at {b}, outside [{lunch.earliest_start}, "
-                f"{lunch.latest_start}]"
-            )
+            errs.append(f"{tid}: break starts at {b}, outside [{lunch.earliest_start}, {lunch.latest_start}]")
         if b < route.start_time or b + lunch.duration > route.end_time:
             errs.append(f"{tid}: break [{b}, {b + lunch.duration}] is outside the working day")
     bd = lunch.duration if lunch is not None else 0
@@ -372,8 +360,7 @@ def _check_route(
         if v.start < v.arrival:
             errs.append(f"{where}: starts at {v.start} before arriving at {v.arrival}")
         if v.end != v.start + job.service:
-            errs.append(f"{where}: ends at {v.end}, expected start + service = "
-                        f"{v.start + job.service}")
+            errs.append(f"{where}: ends at {v.end}, expected start + service = {v.start + job.service}")
         if not job.locked:
             if job.windows and not any(w.contains(v.start) for w in job.windows):
                 wins = ", ".join(f"[{w.start}, {w.end}]" for w in job.windows)
@@ -386,7 +373,7 @@ def _check_route(
         prev_end = v.end
     for job in problem.jobs:
         if job.locked and job.pinned_technician_id == tid and visits and visits[0].job_id != job.id:
-                errs.append(f"{tid}: locked job {job.id!r} must be the first stop")
+            errs.append(f"{tid}: locked job {job.id!r} must be the first stop")
     travel = d[prev_node][tech.home_node]
     travel_total += travel
     earliest_end = prev_end + travel

@@ -134,9 +134,7 @@ def latest_departure(z_next: int, travel: int, tech: Technician, has_break: bool
     return min(lunch.latest_start, z_next - travel - lunch.duration)
 
 
-def _build(
-    problem: Problem, tech: Technician, jobs: Sequence[Job], break_gap: int | None
-) -> Route | None:
+def _build(problem: Problem, tech: Technician, jobs: Sequence[Job], break_gap: int | None) -> Route | None:
     d = problem.durations
     c = problem.cost_matrix
     n = len(jobs)
@@ -154,9 +152,7 @@ def _build(
         if z is None:
             return None
         latest[i] = z
-    if latest_departure(latest[1], d[nodes[0]][nodes[1]], tech, break_gap == 0) < (
-        tech.ready_time
-    ):
+    if latest_departure(latest[1], d[nodes[0]][nodes[1]], tech, break_gap == 0) < (tech.ready_time):
         return None
 
     lunch = tech.lunch
@@ -207,14 +203,11 @@ def _build(
         # Leave just in time for the first job instead of waiting on site.
         first = visits[0]
         start_time = max(start_time, first.start - first.travel)
-        visits[0] = Visit(first.job_id, start_time + first.travel, first.start, first.end,
-                          first.travel)
+        visits[0] = Visit(first.job_id, start_time + first.travel, first.start, first.end, first.travel)
     return Route(tech.id, tuple(visits), break_start, start_time, end, travel_total, cost_total)
 
 
-def _honour_promise(
-    job: Job, windows: tuple[tuple[int, int], ...] | None, start: int, latest: int
-) -> int:
+def _honour_promise(job: Job, windows: tuple[tuple[int, int], ...] | None, start: int, latest: int) -> int:
     """Wait for the promised window when that keeps the rest of the route feasible."""
     pw = job.promised_window
     if pw is None or job.locked or job.pinned_start is not None or start >= pw.start:

@@ -202,8 +202,7 @@ def solve(
     child = None
     by_parts = len(eligible) > DECOMPOSE_ABOVE_JOBS
     if workers >= 2 and not small and eligible and not by_parts:
-        child = _start_child(problem, allowed, configs[1], deadline, initial_routes, say,
-                             reserve)
+        child = _start_child(problem, allowed, configs[1], deadline, initial_routes, say, reserve)
 
     quick: Plan | None = None
     if initial is None and not by_parts and len(eligible) >= QUICK_PLAN_MIN_JOBS:
@@ -214,13 +213,9 @@ def solve(
         # The whole-day search would not even find a first solution in time.
         # Parts are solved and joined, then timed once more as one plan.
         reserve = 0.3 + size * 4e-6 + exchange_time + exchange_reserve
-        plan = _solve_by_parts(
-            problem, allowed, excluded, deadline - reserve, initial, workers, seed, say
-        )
+        plan = _solve_by_parts(problem, allowed, excluded, deadline - reserve, initial, workers, seed, say)
     elif eligible:
-        raw = _solve_config(
-            problem, allowed, configs[0], deadline, initial_routes, small, say, reserve
-        )
+        raw = _solve_config(problem, allowed, configs[0], deadline, initial_routes, small, say, reserve)
         plan = _to_plan(problem, raw, excluded)
         say(f"{configs[0].name}: objective {plan.objective}")
     if child is not None:
@@ -284,8 +279,7 @@ def _solve_by_parts(
     children = []
     for k in range(1, lanes):
         if lane_parts[k]:
-            children.append((k, _fork(_solve_lane, (problem, lane_parts[k], until, initial,
-                                                    seed, None), say)))
+            children.append((k, _fork(_solve_lane, (problem, lane_parts[k], until, initial, seed, None), say)))
     results = _solve_lane(problem, lane_parts[0], until, initial, seed, say)
     for k, child in children:
         got = None if child is None else _collect_child(child, until, say)
@@ -293,8 +287,7 @@ def _solve_by_parts(
             # The lane failed (or could not start): its parts go to the repair.
             got = []
             for part in lane_parts[k]:
-                got.append(Plan((), tuple(Unassigned(j, "no_room", "area not solved")
-                                          for j in part.jobs), 0))
+                got.append(Plan((), tuple(Unassigned(j, "no_room", "area not solved") for j in part.jobs), 0))
         results.extend(got)
     routes = [r for sub in results for r in sub.routes]
     unassigned = list(excluded.values()) + [
@@ -322,8 +315,7 @@ def _solve_lane(
         left -= len(part.jobs)
         sub = subproblem(problem, part)
         tell = None if say is None else (lambda m, k=k: say(f"area {k}: {m}"))
-        plan = solve(sub, time_limit_s=budget, initial=initial, workers=1, seed=seed,
-                     explain=False, progress=tell)
+        plan = solve(sub, time_limit_s=budget, initial=initial, workers=1, seed=seed, explain=False, progress=tell)
         out.append(plan)
     return out
 
@@ -341,9 +333,7 @@ def _prefilter(problem: Problem) -> tuple[dict[str, Unassigned], dict[str, list[
         skilled = [v for v, t in enumerate(techs) if job.skills <= t.skills]
         if not skilled:
             need = ", ".join(sorted(job.skills))
-            excluded[job.id] = Unassigned(
-                job.id, "no_skilled_technician", f"no technician has the skill(s) {need}"
-            )
+            excluded[job.id] = Unassigned(job.id, "no_skilled_technician", f"no technician has the skill(s) {need}")
             continue
         if job.pinned_technician_id is not None:
             pv = problem.technician_index(job.pinned_technician_id)
@@ -373,14 +363,20 @@ def _prefilter(problem: Problem) -> tuple[dict[str, Unassigned], dict[str, list[
     return excluded, allowed
 
 
-def _fits_alone(
-    problem: Problem, tech: Technician, job: Job, cache: dict[tuple[Any, ...], bool]
-) -> bool:
+def _fits_alone(problem: Problem, tech: Technician, job: Job, cache: dict[tuple[Any, ...], bool]) -> bool:
     """Whether the job fits the technician's otherwise empty day."""
     if tech.max_jobs == 0 or (tech.capacity is not None and job.demand > tech.capacity):
         return False
-    key = (tech.start_node, tech.home_node, tech.ready_time, tech.shift_end, tech.lunch,
-           job.node, job.service, job.start_windows())
+    key = (
+        tech.start_node,
+        tech.home_node,
+        tech.ready_time,
+        tech.shift_end,
+        tech.lunch,
+        job.node,
+        job.service,
+        job.start_windows(),
+    )
     hit = cache.get(key)
     if hit is None:
         hit = _single_job_schedule_ok(problem, tech, job)
@@ -432,9 +428,7 @@ def _alone_reason(problem: Problem, job: Job, techs: Sequence[Technician]) -> st
     return "does not fit any skilled technician's shift, even on an empty day"
 
 
-def _initial_routes(
-    problem: Problem, initial: Plan | None, excluded: dict[str, Unassigned]
-) -> list[list[str]] | None:
+def _initial_routes(problem: Problem, initial: Plan | None, excluded: dict[str, Unassigned]) -> list[list[str]] | None:
     if initial is None:
         return None
     routes: list[list[str]] = [[] for _ in problem.technicians]
@@ -442,9 +436,7 @@ def _initial_routes(
         if not problem.has_technician(r.technician_id):
             continue
         v = problem.technician_index(r.technician_id)
-        routes[v] = [
-            x.job_id for x in r.visits if problem.has_job(x.job_id) and x.job_id not in excluded
-        ]
+        routes[v] = [x.job_id for x in r.visits if problem.has_job(x.job_id) and x.job_id not in excluded]
     return routes
 
 
@@ -485,12 +477,15 @@ def _rebuild(problem: Problem, plan: Plan, excluded: dict[str, Unassigned]) -> P
 def _portfolio(seed: int, *, warm: bool) -> list[_Config]:
     """Two complementary searches; with a warm start the first one continues
     from the given plan (guided local search) while the second starts afresh."""
-    first = _Config(
-        "worker 0", seed, "PARALLEL_CHEAPEST_INSERTION", ils=not warm
-    )
+    first = _Config("worker 0", seed, "PARALLEL_CHEAPEST_INSERTION", ils=not warm)
     second = _Config(
-        "worker 1", seed + 1, "LOCAL_CHEAPEST_INSERTION", ils=True,
-        ruin_avg=15, ruin_max_sequence=12, temperature=0.4,
+        "worker 1",
+        seed + 1,
+        "LOCAL_CHEAPEST_INSERTION",
+        ils=True,
+        ruin_avg=15,
+        ruin_max_sequence=12,
+        temperature=0.4,
     )
     return [first, second]
 
@@ -595,11 +590,7 @@ class _Model:
 
         ix = np.asarray(self.node_of, dtype=np.int64)
         dur = np.asarray(problem.durations, dtype=np.int64)[np.ix_(ix, ix)]
-        cost = (
-            dur
-            if problem.costs is None
-            else np.asarray(problem.costs, dtype=np.int64)[np.ix_(ix, ix)]
-        )
+        cost = dur if problem.costs is None else np.asarray(problem.costs, dtype=np.int64)[np.ix_(ix, ix)]
         service = np.zeros(n, dtype=np.int64)
         service[:n_jobs] = [j.service for j in jobs]
         # Service folded into the outgoing row: transit(i, j) = service(i) + travel(i, j).
@@ -612,10 +603,7 @@ class _Model:
         cost_cb = routing.RegisterTransitMatrix(cost.tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
         time_cb = routing.RegisterTransitMatrix(time_m.tolist())
-        horizon = max(
-            [t.shift_end for t in techs]
-            + [w[-1][1] for j in jobs if (w := j.start_windows())]
-        ) + 1
+        horizon = max([t.shift_end for t in techs] + [w[-1][1] for j in jobs if (w := j.start_windows())]) + 1
         routing.AddDimension(time_cb, horizon, horizon, False, "time")
         self.time = routing.GetDimensionOrDie("time")
 
@@ -650,9 +638,7 @@ class _Model:
         self._counts_and_loads()
         self._promises()
 
-    def _soft_time_costs(
-        self, index: int, job: Job, horizon: int
-    ) -> tuple[int, int] | None:
+    def _soft_time_costs(self, index: int, job: Job, horizon: int) -> tuple[int, int] | None:
         """Soft costs of the job's start ``s`` on the time dimension.
 
         Waiting ``w * (s - ready)``, lateness ``L * (s - (deadline - service))`` and a late
@@ -667,8 +653,7 @@ class _Model:
         p = self.problem
         scale = self.scale
         windows = job.start_windows()
-        lo, hi = (0, horizon) if windows is None else (
-            max(0, windows[0][0]), min(windows[-1][1], horizon))
+        lo, hi = (0, horizon) if windows is None else (max(0, windows[0][0]), min(windows[-1][1], horizon))
         hinges: list[tuple[int, int]] = []
         waiting = round(p.waiting_weight(job) * scale)
         if job.ready is not None and waiting > 0:
@@ -692,9 +677,7 @@ class _Model:
             return None
         return bounds[1][0], max(w for _, w in bounds[1:])
 
-    def _second_time_dimension(
-        self, time_cb: int, horizon: int, bounds: list[tuple[int, int, int]]
-    ) -> None:
+    def _second_time_dimension(self, time_cb: int, horizon: int, bounds: list[tuple[int, int, int]]) -> None:
         """Second soft upper bounds ``(index, bound, weight)`` of start times, for jobs whose
         time-dimension bound is taken (waiting there, an SLA deadline or a promise here).
 
@@ -728,9 +711,7 @@ class _Model:
         techs = self.problem.technicians
         if not any(t.lunch for t in techs):
             return
-        visit_transits = [
-            int(service[self.manager.IndexToNode(i)]) for i in range(routing.Size())
-        ]
+        visit_transits = [int(service[self.manager.IndexToNode(i)]) for i in range(routing.Size())]
         self.visit_transits = visit_transits
         self.breaks: dict[int, Any] = {}
         for v, t in enumerate(techs):
@@ -774,12 +755,9 @@ class _Model:
                 broken = [int(p is not None and p != key) for p in promised]
                 callbacks[key] = routing.RegisterUnaryTransitVector(broken + [0] * n_depots)
             evaluators.append(callbacks[key])
-        routing.AddDimensionWithVehicleTransits(
-            evaluators, 0, len(self.jobs) + 1, True, "promise"
-        )
+        routing.AddDimensionWithVehicleTransits(evaluators, 0, len(self.jobs) + 1, True, "promise")
         dim = routing.GetDimensionOrDie("promise")
-        dim.SetSpanCostCoefficientForAllVehicles(
-            self.problem.broken_promise_penalty() * self.scale)
+        dim.SetSpanCostCoefficientForAllVehicles(self.problem.broken_promise_penalty() * self.scale)
 
     # --- search -------------------------------------------------------------
 
@@ -882,12 +860,16 @@ def _quick_plan(
     config = _Config("first plan", 0, "PARALLEL_CHEAPEST_INSERTION", ils=False)
     raw = _solve_config(problem, allowed, config, deadline, None, False, None, 0.0, first_only=True)
     plan = _repair_and_classify(
-        problem, _to_plan(problem, raw, excluded),
-        deadline=min(deadline, time.monotonic() + QUICK_REPAIR_MAX_S), first=True,
+        problem,
+        _to_plan(problem, raw, excluded),
+        deadline=min(deadline, time.monotonic() + QUICK_REPAIR_MAX_S),
+        first=True,
     )
     placed = sum(len(route.visits) for route in plan.routes)
-    say(f"first plan: cost {plan.objective} after {time.monotonic() - started:.1f}s, "
-        f"{placed} of {len(problem.jobs)} jobs placed")
+    say(
+        f"first plan: cost {plan.objective} after {time.monotonic() - started:.1f}s, "
+        f"{placed} of {len(problem.jobs)} jobs placed"
+    )
     return plan
 
 
@@ -946,9 +928,7 @@ def _solve_config(
     return model.extract(solution, status)
 
 
-def _attach_progress(
-    routing: Any, name: str, say: Callable[[str], None], scale: int = 1
-) -> None:
+def _attach_progress(routing: Any, name: str, say: Callable[[str], None], scale: int = 1) -> None:
     started = time.monotonic()
     last: list[Any] = [0.0, None]
 
@@ -985,15 +965,17 @@ def _to_plan(problem: Problem, raw: _RawSolution, excluded: dict[str, Unassigned
             route = build_route(problem, tech, jobs) if jobs else None
         if route is not None:
             routes.append(route)
-    unassigned = list(excluded.values()) + [
-        Unassigned(i, "no_room", "not scheduled by the solver") for i in dropped
-    ]
+    unassigned = list(excluded.values()) + [Unassigned(i, "no_room", "not scheduled by the solver") for i in dropped]
     plan = Plan(tuple(routes), tuple(unassigned), 0)
     return replace(plan, objective=plan_objective(problem, plan))
 
 
 def _repair_and_classify(
-    problem: Problem, plan: Plan, deadline: float | None = None, *, first: bool = False,
+    problem: Problem,
+    plan: Plan,
+    deadline: float | None = None,
+    *,
+    first: bool = False,
 ) -> Plan:
     """Insert solver-dropped jobs that still fit, or fit by moving one other job (the first
     such exchange found with ``first``, else the cheapest), until ``deadline``; then explain

@@ -18,13 +18,17 @@ from kivy.clock import Clock
 T = TypeVar("T")
 
 
-def run_in_background(work: Callable[[], T], *, on_done: Callable[[T], Any],
-                      on_error: Callable[[BaseException], Any],
-                      name: str = "fixroute-net") -> threading.Thread:
+def run_in_background(
+    work: Callable[[], T],
+    *,
+    on_done: Callable[[T], Any],
+    on_error: Callable[[BaseException], Any],
+    name: str = "fixroute-net",
+) -> threading.Thread:
     def runner() -> None:
         try:
             result = work()
-        except Exception as exc:   # every failure goes to on_error, none is lost
+        except Exception as exc:  # every failure goes to on_error, none is lost
             Clock.schedule_once(partial(_call, on_error, exc))
         else:
             Clock.schedule_once(partial(_call, on_done, result))

@@ -14,22 +14,22 @@ from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.logger import Logger
 
 CJK_FONT_CANDIDATES = (
-    "/system/fonts/NotoSansCJK-Regular.ttc",                        # Android
+    "/system/fonts/NotoSansCJK-Regular.ttc",  # Android
     "/system/fonts/NotoSansSC-Regular.otf",
     "/system/fonts/DroidSansFallback.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",       # Debian fonts-noto-cjk
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",               # fonts-wqy-microhei
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian fonts-noto-cjk
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # fonts-wqy-microhei
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
 )
-CJK_FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK*-Regular.tt[cf]",
-                  "/usr/share/fonts/**/NotoSans*CJK*.otf")
+CJK_FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK*-Regular.tt[cf]", "/usr/share/fonts/**/NotoSans*CJK*.otf")
 
 _state = {"cjk": False, "done": False}
 
 
-def find_cjk_font(candidates: tuple[str, ...] = CJK_FONT_CANDIDATES,
-                  patterns: tuple[str, ...] = CJK_FONT_GLOBS) -> str | None:
+def find_cjk_font(
+    candidates: tuple[str, ...] = CJK_FONT_CANDIDATES, patterns: tuple[str, ...] = CJK_FONT_GLOBS
+) -> str | None:
     override = os.environ.get("FIXROUTE_CJK_FONT")
     if override and os.path.isfile(override):
         return override
@@ -54,9 +54,8 @@ def setup_fonts() -> bool:
         return False
     try:
         bold = path.replace("-Regular", "-Bold")
-        LabelBase.register(DEFAULT_FONT, fn_regular=path,
-                           fn_bold=bold if os.path.isfile(bold) else path)
-    except Exception as exc:   # a broken font file must not stop the app
+        LabelBase.register(DEFAULT_FONT, fn_regular=path, fn_bold=bold if os.path.isfile(bold) else path)
+    except Exception as exc:  # a broken font file must not stop the app
         Logger.warning("Fixroute: could not use CJK font %s: %s", path, exc)
         return False
     _state["cjk"] = True

@@ -16,18 +16,17 @@ from mobile.services.store import DeviceStore
 
 
 class JobBoard(EventDispatcher):
-    jobs = ListProperty([])            # what the screens show, in route order
-    day = StringProperty("")           # "YYYY-MM-DD" from the server
-    loaded = BooleanProperty(False)    # there is a list (from the server or the cache)
+    jobs = ListProperty([])  # what the screens show, in route order
+    day = StringProperty("")  # "YYYY-MM-DD" from the server
+    loaded = BooleanProperty(False)  # there is a list (from the server or the cache)
     loading = BooleanProperty(False)
-    offline = BooleanProperty(False)   # the last refresh could not reach the server
-    updated_at = StringProperty("")    # local "HH:MM" (or "dd/mm HH:MM") of the last fetch
-    error = StringProperty("")         # a refusal worth showing (e.g. 403 not a technician)
+    offline = BooleanProperty(False)  # the last refresh could not reach the server
+    updated_at = StringProperty("")  # local "HH:MM" (or "dd/mm HH:MM") of the last fetch
+    error = StringProperty("")  # a refusal worth showing (e.g. 403 not a technician)
 
     __events__ = ("on_auth_required",)
 
-    def __init__(self, *, api: ApiClient, store: DeviceStore, outbox: Outbox,
-                 **kwargs: Any) -> None:
+    def __init__(self, *, api: ApiClient, store: DeviceStore, outbox: Outbox, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._api = api
         self._store = store
@@ -59,8 +58,7 @@ class JobBoard(EventDispatcher):
 
     def apply_server_job(self, job: dict[str, Any]) -> None:
         """The server's answer to an event: it replaces our copy of that job."""
-        self._server_jobs = [job if j.get("id") == job.get("id") else j
-                             for j in self._server_jobs]
+        self._server_jobs = [job if j.get("id") == job.get("id") else j for j in self._server_jobs]
         self._store.replace_job(job)
         if self._refreshing:
             self._newer[job["id"]] = job
@@ -68,8 +66,7 @@ class JobBoard(EventDispatcher):
 
     def rebuild(self) -> None:
         """Recompute the shown jobs after the outbox changed."""
-        self.jobs = jobview.overlay(self._server_jobs, self._outbox.pending(),
-                                    self._outbox.rejected())
+        self.jobs = jobview.overlay(self._server_jobs, self._outbox.pending(), self._outbox.rejected())
 
     def clear(self) -> None:
         self._server_jobs = []
@@ -90,8 +87,7 @@ class JobBoard(EventDispatcher):
             return
         now = datetime.now(UTC)
         if self._newer:
-            payload = dict(payload, jobs=[self._newer.get(j.get("id"), j)
-                                          for j in payload["jobs"]])
+            payload = dict(payload, jobs=[self._newer.get(j.get("id"), j) for j in payload["jobs"]])
         self._store.save_jobs(payload, fetched_at=now)
         self.offline = False
         self.error = ""

@@ -29,7 +29,8 @@ if not __package__:
     _here = os.path.dirname(os.path.abspath(__file__))
     if "mobile" not in sys.modules:
         _spec = importlib.util.spec_from_file_location(
-            "mobile", os.path.join(_here, "__init__.py"), submodule_search_locations=[_here])
+            "mobile", os.path.join(_here, "__init__.py"), submodule_search_locations=[_here]
+        )
         assert _spec is not None
         assert _spec.loader is not None
         _package = importlib.util.module_from_spec(_spec)
@@ -62,22 +63,30 @@ from mobile.session import Session
 from mobile.sync import Backoff, SyncEngine
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
-WINDOW_SIZE = (400, 720)   # desktop runs: roughly a phone in portrait
+WINDOW_SIZE = (400, 720)  # desktop runs: roughly a phone in portrait
 
 
 class TechnicianApp(App):
-    def __init__(self, *, server_url: str = DEFAULT_SERVER, data_dir: str | None = None,
-                 location: LocationProvider | None = None, retry_base_s: float = 2.0,
-                 retry_max_s: float = 60.0, timeout_s: float = 10.0,
-                 refresh_every_s: float = 300.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        server_url: str = DEFAULT_SERVER,
+        data_dir: str | None = None,
+        location: LocationProvider | None = None,
+        retry_base_s: float = 2.0,
+        retry_max_s: float = 60.0,
+        timeout_s: float = 10.0,
+        refresh_every_s: float = 300.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.title = "Fixroute Technician"
         self.server_url = server_url.rstrip("/")
         self._data_dir = data_dir
         self.location: LocationProvider = location or default_location()
-        self._backoff = (retry_base_s, retry_max_s)   # first and longest retry delay
+        self._backoff = (retry_base_s, retry_max_s)  # first and longest retry delay
         self._timeout_s = timeout_s
-        self._refresh_every_s = refresh_every_s   # 0: only on demand
+        self._refresh_every_s = refresh_every_s  # 0: only on demand
 
     def build(self) -> ScreenManager:
         setup_fonts()
@@ -88,23 +97,25 @@ class TechnicianApp(App):
         self.outbox = Outbox(os.path.join(data_dir, "outbox.sqlite3"))
         self.session = Session(api=self.api, store=self.store)
         self.board = JobBoard(api=self.api, store=self.store, outbox=self.outbox)
-        self.sync = SyncEngine(api=self.api, outbox=self.outbox, location=self.location,
-                               backoff=Backoff(first=self._backoff[0],
-                                               maximum=self._backoff[1]))
+        self.sync = SyncEngine(
+            api=self.api,
+            outbox=self.outbox,
+            location=self.location,
+            backoff=Backoff(first=self._backoff[0], maximum=self._backoff[1]),
+        )
 
         self.session.bind(on_login=self._on_login, on_logout=self._on_logout)
-        self.board.bind(on_auth_required=self._on_auth_required,
-                        offline=self._on_offline_changed)
-        self.sync.bind(on_auth_required=self._on_auth_required,
-                       on_job=lambda _sync, job: self.board.apply_server_job(job),
-                       on_changed=lambda _sync: self.board.rebuild(),
-                       on_rejected=lambda _sync, _event, _msg: self.board.refresh())
+        self.board.bind(on_auth_required=self._on_auth_required, offline=self._on_offline_changed)
+        self.sync.bind(
+            on_auth_required=self._on_auth_required,
+            on_job=lambda _sync, job: self.board.apply_server_job(job),
+            on_changed=lambda _sync: self.board.rebuild(),
+            on_rejected=lambda _sync, _event, _msg: self.board.refresh(),
+        )
 
         manager = ScreenManager(transition=NoTransition())
-        manager.add_widget(LoginScreen(name="login", session=self.session, sync=self.sync,
-                                       server_url=self.server_url))
-        manager.add_widget(JobListScreen(name="jobs", board=self.board, sync=self.sync,
-                                         session=self.session))
+        manager.add_widget(LoginScreen(name="login", session=self.session, sync=self.sync, server_url=self.server_url))
+        manager.add_widget(JobListScreen(name="jobs", board=self.board, sync=self.sync, session=self.session))
         manager.add_widget(JobDetailScreen(name="job_detail", board=self.board, sync=self.sync))
         return manager
 
@@ -115,7 +126,7 @@ class TechnicianApp(App):
         if platform == "android":
             from kivy.core.window import Window
 
-            Window.softinput_mode = "below_target"   # keep the password field visible
+            Window.softinput_mode = "below_target"  # keep the password field visible
         if self.session.restore():
             self.board.load_cache()
             self.root.current = "jobs"
@@ -125,7 +136,7 @@ class TechnicianApp(App):
             self.root.current = "login"
 
     def on_pause(self) -> bool:
-        return True   # Android: keep the app alive in the background
+        return True  # Android: keep the app alive in the background
 
     def on_resume(self) -> None:
         if self.session.logged_in:
@@ -158,7 +169,7 @@ class TechnicianApp(App):
         self.root.current = "login"
 
     def _on_offline_changed(self, _board: JobBoard, offline: bool) -> None:
-        if not offline:   # the server answers again: send the outbox now, not at next retry
+        if not offline:  # the server answers again: send the outbox now, not at next retry
             self.sync.sync_now()
 
     def _on_auth_required(self, _source: Any, message: str) -> None:
@@ -171,15 +182,18 @@ def default_location() -> LocationProvider:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mobile",
-                                     description="Fixroute technician app")
-    parser.add_argument("--server", default=os.environ.get("FIXROUTE_SERVER") or DEFAULT_SERVER,
-                        help="server base URL (default: $FIXROUTE_SERVER or %(default)s)")
-    parser.add_argument("--data-dir", default=None,
-                        help="where the token, job cache and outbox live "
-                             "(default: the platform's app data dir)")
-    parser.add_argument("--location", default=None, metavar="LAT,LON",
-                        help="desktop only: pretend the phone is here")
+    parser = argparse.ArgumentParser(prog="python -m mobile", description="Fixroute technician app")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("FIXROUTE_SERVER") or DEFAULT_SERVER,
+        help="server base URL (default: $FIXROUTE_SERVER or %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="where the token, job cache and outbox live (default: the platform's app data dir)",
+    )
+    parser.add_argument("--location", default=None, metavar="LAT,LON", help="desktop only: pretend the phone is here")
     return parser.parse_args(argv)
 
 

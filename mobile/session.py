@@ -16,9 +16,9 @@ class Session(EventDispatcher):
     logged_in = BooleanProperty(False)
     technician_id = NumericProperty(0)
     technician_name = StringProperty("")
-    username = StringProperty("")      # last one used, to prefill the form
-    busy = BooleanProperty(False)      # a login request is in flight
-    error = StringProperty("")         # shown on the login screen
+    username = StringProperty("")  # last one used, to prefill the form
+    busy = BooleanProperty(False)  # a login request is in flight
+    error = StringProperty("")  # shown on the login screen
 
     __events__ = ("on_login", "on_logout")
 
@@ -50,8 +50,11 @@ class Session(EventDispatcher):
         self.busy = True
         self.error = ""
         self.username = username
-        run_in_background(lambda: self._api.login(username=username, password=password),
-                          on_done=self._on_login_ok, on_error=self._on_login_failed)
+        run_in_background(
+            lambda: self._api.login(username=username, password=password),
+            on_done=self._on_login_ok,
+            on_error=self._on_login_failed,
+        )
 
     def logout(self) -> None:
         """Forget the token. Unsent taps stay in the outbox for the next login."""
@@ -84,8 +87,9 @@ class Session(EventDispatcher):
             return
         self.busy = False
         technician = body["technician"]
-        self._store.save_session(server_url=self._api.base_url, token=body["token"],
-                                 technician=technician, username=self.username)
+        self._store.save_session(
+            server_url=self._api.base_url, token=body["token"], technician=technician, username=self.username
+        )
         self._api.token = body["token"]
         self.technician_id = int(technician.get("id", 0))
         self.technician_name = str(technician.get("name", ""))

@@ -31,13 +31,12 @@ class Backoff:
     """2 s, 4 s, 8 s ... capped at ``maximum``, with +-20% jitter so phones coming
     back online together don't all knock at once."""
 
-    def __init__(self, *, first: float = 2.0, factor: float = 2.0, maximum: float = 60.0,
-                 jitter: float = 0.2) -> None:
+    def __init__(self, *, first: float = 2.0, factor: float = 2.0, maximum: float = 60.0, jitter: float = 0.2) -> None:
         self.first, self.factor, self.maximum, self.jitter = first, factor, maximum, jitter
         self.failures = 0
 
     def next_delay(self) -> float:
-        delay = min(self.first * self.factor ** self.failures, self.maximum)
+        delay = min(self.first * self.factor**self.failures, self.maximum)
         self.failures += 1
         return delay * random.uniform(1 - self.jitter, 1 + self.jitter)
 
@@ -48,13 +47,20 @@ class Backoff:
 class SyncEngine(EventDispatcher):
     pending_count = NumericProperty(0)
     sending = BooleanProperty(False)
-    last_error = StringProperty("")     # why the head event is still pending ('' if fine)
-    retry_in = NumericProperty(0)       # seconds until the next automatic retry (0: none)
+    last_error = StringProperty("")  # why the head event is still pending ('' if fine)
+    retry_in = NumericProperty(0)  # seconds until the next automatic retry (0: none)
 
     __events__ = ("on_job", "on_changed", "on_rejected", "on_auth_required")
 
-    def __init__(self, *, api: ApiClient, outbox: Outbox, location: LocationProvider,
-                 backoff: Backoff | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api: ApiClient,
+        outbox: Outbox,
+        location: LocationProvider,
+        backoff: Backoff | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._api = api
         self._outbox = outbox
@@ -71,9 +77,12 @@ class SyncEngine(EventDispatcher):
     def record(self, work_order_id: int, action: str) -> OutboxEvent:
         """A tap: store it first (with time and place), then try to send."""
         position = self._location.current()
-        event = self._outbox.add(work_order_id=work_order_id, action=action,
-                                 latitude=position[0] if position else None,
-                                 longitude=position[1] if position else None)
+        event = self._outbox.add(
+            work_order_id=work_order_id,
+            action=action,
+            latitude=position[0] if position else None,
+            longitude=position[1] if position else None,
+        )
         self._changed()
         self.sync_now()
         return event
@@ -134,9 +143,11 @@ class SyncEngine(EventDispatcher):
         self._in_flight = event
         self.sending = True
         payload = event.payload()
-        run_in_background(lambda: self._api.send_event(payload),
-                          on_done=lambda body: self._on_sent(event, body),
-                          on_error=lambda exc: self._on_failed(event, exc))
+        run_in_background(
+            lambda: self._api.send_event(payload),
+            on_done=lambda body: self._on_sent(event, body),
+            on_error=lambda exc: self._on_failed(event, exc),
+        )
 
     def _on_sent(self, event: OutboxEvent, body: dict[str, Any]) -> None:
         self._in_flight = None
@@ -166,8 +177,7 @@ class SyncEngine(EventDispatcher):
             self.dispatch("on_auth_required", exc.message)
         else:
             if not isinstance(exc, TransientError):
-                Logger.exception("Fixroute: unexpected error sending %s", event.client_event_id,
-                                 exc_info=exc)
+                Logger.exception("Fixroute: unexpected error sending %s", event.client_event_id, exc_info=exc)
             message = getattr(exc, "message", None) or repr(exc)
             self._outbox.record_failure(event.id, message)
             self.last_error = message

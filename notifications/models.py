@@ -6,9 +6,7 @@ from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 
 # E.164: "+", a country code not starting with 0, at most 15 digits in all.
-e164_validator = RegexValidator(
-    r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, e.g. +8613800138000."
-)
+e164_validator = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, e.g. +8613800138000.")
 
 # Twilio's limit for one message (it is split into billed segments beyond 70/160 characters).
 MAX_BODY_LENGTH = 1600

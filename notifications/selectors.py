@@ -7,9 +7,7 @@ from django.db.models import QuerySet
 from notifications.models import SmsMessage
 
 
-def sms_list(
-    *, customer_id: int | None = None, work_order_id: int | None = None
-) -> QuerySet[SmsMessage]:
+def sms_list(*, customer_id: int | None = None, work_order_id: int | None = None) -> QuerySet[SmsMessage]:
     """SMS messages, newest first, narrowed to a customer and/or a work order when given."""
     messages = SmsMessage.objects.all()
     if customer_id is not None:

@@ -24,9 +24,7 @@ class SmsSendTask(Task):
         if message_id is None:
             return
         try:
-            services.sms_mark_failed(
-                message_id=message_id, error=f"send task failed: {type(exc).__name__}: {exc}"
-            )
+            services.sms_mark_failed(message_id=message_id, error=f"send task failed: {type(exc).__name__}: {exc}")
         except Exception:
             logger.exception("Could not mark SMS %s as failed", message_id)
 

@@ -30,8 +30,13 @@ def staff(**kwargs: object) -> User:
 
 
 def technician(
-    *, name: str = "张伟", lat: float = 31.23, lon: float = 121.47, skills: tuple[str, ...] = ("water_purifier",),
-    username: str | None = None, password: str = "pw-123456",
+    *,
+    name: str = "张伟",
+    lat: float = 31.23,
+    lon: float = 121.47,
+    skills: tuple[str, ...] = ("water_purifier",),
+    username: str | None = None,
+    password: str = "pw-123456",
     shift: tuple[dt.time, dt.time] = (dt.time(0, 0), dt.time(0, 0)),
 ) -> Technician:
     """A technician on a round-the-clock shift, so tests do not depend on the hour they run at."""
@@ -44,15 +49,23 @@ def technician(
 
 
 def customer(
-    *, name: str = "赵敏", phone: str = "+8613800138001", language: str = "zh-CN",
-    lat: float | None = 31.2290, lon: float | None = 121.4560, equipment_skill: str | None = "water_purifier",
+    *,
+    name: str = "赵敏",
+    phone: str = "+8613800138001",
+    language: str = "zh-CN",
+    lat: float | None = 31.2290,
+    lon: float | None = 121.4560,
+    equipment_skill: str | None = "water_purifier",
     address: str = "上海市静安区南京西路1266号",
 ) -> Customer:
     client = Customer.objects.create(name=name, phone=phone, language=language)
     site = Site.objects.create(customer=client, address=address, latitude=lat, longitude=lon)
     if equipment_skill:
         Equipment.objects.create(
-            site=site, equipment_type="water_purifier", model="RO-500", install_date=dt.date(2024, 1, 1),
+            site=site,
+            equipment_type="water_purifier",
+            model="RO-500",
+            install_date=dt.date(2024, 1, 1),
             required_skill=skill(equipment_skill),
         )
     return client

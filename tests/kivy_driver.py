@@ -74,14 +74,14 @@ from typing import Any
 import pytest
 
 _ENV = {
-    "KIVY_NO_ARGS": "1",          # don't parse pytest's argv as Kivy options
-    "KIVY_NO_CONFIG": "1",        # don't read or write config.ini
+    "KIVY_NO_ARGS": "1",  # don't parse pytest's argv as Kivy options
+    "KIVY_NO_CONFIG": "1",  # don't read or write config.ini
     "KIVY_NO_FILELOG": "1",
-    "KIVY_LOG_MODE": "PYTHON",    # leave sys.stderr alone; logs go through `logging`
+    "KIVY_LOG_MODE": "PYTHON",  # leave sys.stderr alone; logs go through `logging`
     "SDL_VIDEODRIVER": "offscreen",
-    "KIVY_WINDOW": "sdl2",        # a readable error instead of exit 102 when GL is missing
+    "KIVY_WINDOW": "sdl2",  # a readable error instead of exit 102 when GL is missing
     "KIVY_METRICS_DENSITY": "1",  # dp == px: stable layouts and screenshots
-    "KIVY_CLIPBOARD": "sdl2",     # no xclip/xsel
+    "KIVY_CLIPBOARD": "sdl2",  # no xclip/xsel
 }
 for _key, _value in _ENV.items():
     os.environ.setdefault(_key, _value)
@@ -89,10 +89,9 @@ if "KIVY_HOME" not in os.environ:
     os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="fixroute-kivy-")
     atexit.register(shutil.rmtree, os.environ["KIVY_HOME"], True)
 
-__all__ = ["UI", "WINDOW_SIZE", "TechnicianDriver", "configure_kivy", "kivy_window",
-           "technician_app", "ui"]
+__all__ = ["UI", "WINDOW_SIZE", "TechnicianDriver", "configure_kivy", "kivy_window", "technician_app", "ui"]
 
-WINDOW_SIZE = (400, 720)   # portrait phone, in px (density 1)
+WINDOW_SIZE = (400, 720)  # portrait phone, in px (density 1)
 
 
 def configure_kivy() -> None:
@@ -106,7 +105,7 @@ def configure_kivy() -> None:
     Config.set("graphics", "width", str(WINDOW_SIZE[0]))
     Config.set("graphics", "height", str(WINDOW_SIZE[1]))
     Config.set("graphics", "resizable", "0")
-    for key, _ in Config.items("input"):   # no probesysfs/mtdev devices of the host
+    for key, _ in Config.items("input"):  # no probesysfs/mtdev devices of the host
         Config.remove_option("input", key)
 
 
@@ -126,8 +125,9 @@ def kivy_window() -> Any:
     if Window is None:
         raise RuntimeError(
             "Kivy could not open an SDL2/OpenGL window. On Debian: apt-get install "
-            "libgl1 libegl1 libgl1-mesa-dri (SDL offscreen = EGL + Mesa llvmpipe)")
-    Clock._max_fps = 0   # don't sleep to hold 60 fps between frames
+            "libgl1 libegl1 libgl1-mesa-dri (SDL offscreen = EGL + Mesa llvmpipe)"
+        )
+    Clock._max_fps = 0  # don't sleep to hold 60 fps between frames
     Window.size = WINDOW_SIZE
     return Window
 
@@ -145,7 +145,7 @@ class UI:
         from kivy.base import runTouchApp
 
         self.window.size = WINDOW_SIZE
-        app._run_prepare()          # load_config, build(), Window.add_widget(root), on_start
+        app._run_prepare()  # load_config, build(), Window.add_widget(root), on_start
         runTouchApp(embedded=True)  # EventLoop + input providers, no mainloop
         self.apps.append(app)
         self.frames(3)
@@ -173,8 +173,7 @@ class UI:
         for _ in range(n):
             EventLoop.idle()
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0,
-                   what: str = "") -> Any:
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
         """Pump frames until ``predicate()`` is truthy; return its value."""
         deadline = time.monotonic() + timeout
         while True:
@@ -197,7 +196,7 @@ class UI:
         """A real touch down/up at the widget's centre, through the event loop."""
         from kivy.tests.common import UnitTestTouch
 
-        self.frames(1)   # let pending layout run, or widget.pos may be stale
+        self.frames(1)  # let pending layout run, or widget.pos may be stale
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -213,10 +212,10 @@ class UI:
         """Save the whole window as ``<shot_dir>/<name>.png``; return the path."""
         self.frames(2)
         self.window.canvas.ask_update()
-        self.window.dispatch("on_draw")   # render into the buffer glReadPixels reads
+        self.window.dispatch("on_draw")  # render into the buffer glReadPixels reads
         target = os.path.join(self.shot_dir, name + ".png")
         saved = self.window.screenshot(target)
-        os.replace(saved, target)         # Window.screenshot appends 0001 to the name
+        os.replace(saved, target)  # Window.screenshot appends 0001 to the name
         return target
 
     @staticmethod
@@ -261,26 +260,27 @@ class TechnicianDriver:
     def detail(self) -> Any:
         return self.app.root.get_screen("job_detail")
 
-    def login(self, username: str, password: str, *, expect_success: bool = True,
-              timeout: float = 10.0) -> None:
+    def login(self, username: str, password: str, *, expect_success: bool = True, timeout: float = 10.0) -> None:
         screen = self.login_screen
         assert self.current == "login", f"on screen {self.current!r}, not 'login'"
         self.ui.type_into(screen.ids.username, username)
         self.ui.type_into(screen.ids.password, password)
         self.ui.tap(screen.ids.login_button)
         if expect_success:
-            self.ui.wait_until(lambda: self.current == "jobs", timeout,
-                               f"login as {username!r} (error: {screen.error!r})")
+            self.ui.wait_until(
+                lambda: self.current == "jobs", timeout, f"login as {username!r} (error: {screen.error!r})"
+            )
         else:
-            self.ui.wait_until(lambda: not self.app.session.busy and screen.error, timeout,
-                               "a login error message")
+            self.ui.wait_until(lambda: not self.app.session.busy and screen.error, timeout, "a login error message")
 
     def wait_for_jobs(self, min_count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         board = self.app.board
-        self.ui.wait_until(lambda: board.loaded and not board.loading
-                           and len(board.jobs) >= min_count, timeout,
-                           f"at least {min_count} job(s) in the list")
-        self.ui.frames(2)   # let the RecycleView lay out its rows
+        self.ui.wait_until(
+            lambda: board.loaded and not board.loading and len(board.jobs) >= min_count,
+            timeout,
+            f"at least {min_count} job(s) in the list",
+        )
+        self.ui.frames(2)  # let the RecycleView lay out its rows
         return list(board.jobs)
 
     def open_job(self, index: int = 0, *, job_id: int | None = None) -> dict[str, Any]:
@@ -292,7 +292,7 @@ class TechnicianDriver:
         row = next((r for r in self.jobs_screen.rows() if r.job_id == job_id), None)
         if row is not None and self._on_screen(row):
             self.ui.tap(row)
-        else:   # scrolled out of view: open it the way the row would
+        else:  # scrolled out of view: open it the way the row would
             self.jobs_screen.open_job(job_id)
             self.ui.frames(2)
         assert self.current == "job_detail"
@@ -313,8 +313,9 @@ class TechnicianDriver:
 
     def wait_synced(self, timeout: float = 10.0) -> None:
         """Until nothing is in flight and nothing pending is left in the outbox."""
-        self.ui.wait_until(lambda: self.app.sync.idle, timeout,
-                           f"outbox drained (last error: {self.app.sync.last_error!r})")
+        self.ui.wait_until(
+            lambda: self.app.sync.idle, timeout, f"outbox drained (last error: {self.app.sync.last_error!r})"
+        )
         self.ui.frames(2)
 
 
@@ -329,15 +330,18 @@ def technician_app(ui: UI, tmp_path: Any) -> Callable[..., TechnicianDriver]:
     from mobile.main import TechnicianApp
     from mobile.services.location import FixedLocation
 
-    def start(server_url: str, *, location: Any = None, data_dir: str | None = None,
-              **app_kwargs: Any) -> TechnicianDriver:
-        app_kwargs.setdefault("retry_base_s", 0.05)   # retries within a test's patience
+    def start(
+        server_url: str, *, location: Any = None, data_dir: str | None = None, **app_kwargs: Any
+    ) -> TechnicianDriver:
+        app_kwargs.setdefault("retry_base_s", 0.05)  # retries within a test's patience
         app_kwargs.setdefault("retry_max_s", 0.5)
         app_kwargs.setdefault("timeout_s", 5.0)
-        app = TechnicianApp(server_url=server_url,
-                            data_dir=data_dir or str(tmp_path / "phone"),
-                            location=location or FixedLocation(48.8566, 2.3522),
-                            **app_kwargs)
+        app = TechnicianApp(
+            server_url=server_url,
+            data_dir=data_dir or str(tmp_path / "phone"),
+            location=location or FixedLocation(48.8566, 2.3522),
+            **app_kwargs,
+        )
         return TechnicianDriver(ui, ui.start(app))
 
     return start

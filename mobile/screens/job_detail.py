@@ -23,8 +23,8 @@ load_kv(__file__)
 
 
 class JobDetailScreen(Screen):
-    board = ObjectProperty(None)     # mobile.job_board.JobBoard
-    sync = ObjectProperty(None)      # mobile.sync.SyncEngine
+    board = ObjectProperty(None)  # mobile.job_board.JobBoard
+    sync = ObjectProperty(None)  # mobile.sync.SyncEngine
     job_id = NumericProperty(0)
     reference = StringProperty("")
     status = StringProperty("")
@@ -54,7 +54,7 @@ class JobDetailScreen(Screen):
     # -- handlers called from kv ----------------------------------------------------
 
     def act(self, action: str) -> None:
-        if action in self.allowed:      # a disabled button can still be dispatched
+        if action in self.allowed:  # a disabled button can still be dispatched
             self.sync.record(self.job_id, action)
 
     def dismiss_rejection(self) -> None:
@@ -74,8 +74,11 @@ class JobDetailScreen(Screen):
         self.status = job.get("status") or ""
         self.status_label = job.get("status_label") or self.status
         arrival = local_time(job.get("planned_arrival"))
-        parts = [f"ETA {arrival}" if arrival else "", job.get("priority") or "",
-                 "waiting to sync" if job.get("_unsynced") else ""]
+        parts = [
+            f"ETA {arrival}" if arrival else "",
+            job.get("priority") or "",
+            "waiting to sync" if job.get("_unsynced") else "",
+        ]
         self.summary = " · ".join(p for p in parts if p)
         self.customer = job.get("customer_name") or ""
         self.phone = job.get("customer_phone") or ""

@@ -37,9 +37,9 @@ class JobRow(ButtonBehavior, BoxLayout):
 
 
 class JobListScreen(Screen):
-    board = ObjectProperty(None)      # mobile.job_board.JobBoard
-    sync = ObjectProperty(None)       # mobile.sync.SyncEngine
-    session = ObjectProperty(None)    # mobile.session.Session
+    board = ObjectProperty(None)  # mobile.job_board.JobBoard
+    sync = ObjectProperty(None)  # mobile.sync.SyncEngine
+    session = ObjectProperty(None)  # mobile.session.Session
     title = StringProperty("Today")
     subtitle = StringProperty("")
     notice = StringProperty("")
@@ -48,9 +48,15 @@ class JobListScreen(Screen):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.board.bind(jobs=self._show_jobs, day=self._show_title, offline=self._show_notice,
-                        updated_at=self._show_notice, loading=self._show_notice,
-                        loaded=self._show_notice, error=self._show_notice)
+        self.board.bind(
+            jobs=self._show_jobs,
+            day=self._show_title,
+            offline=self._show_notice,
+            updated_at=self._show_notice,
+            loading=self._show_notice,
+            loaded=self._show_notice,
+            error=self._show_notice,
+        )
         self.session.bind(technician_name=self._show_title)
         self.sync.bind(pending_count=self._show_pending, last_error=self._show_pending)
         self._show_jobs()
@@ -77,8 +83,7 @@ class JobListScreen(Screen):
     def rows(self) -> list[JobRow]:
         """The row widgets currently laid out, top to bottom."""
         container = self.ids.job_list.layout_manager
-        return sorted((w for w in container.children if isinstance(w, JobRow)),
-                      key=lambda w: -w.y)
+        return sorted((w for w in container.children if isinstance(w, JobRow)), key=lambda w: -w.y)
 
     # -- bindings -----------------------------------------------------------------------
 
@@ -119,8 +124,11 @@ class JobListScreen(Screen):
     def _show_notice(self, *_args: Any) -> None:
         board = self.board
         if board.offline:
-            self.notice = (f"Offline — last updated {board.updated_at}" if board.loaded
-                           else "Offline — no job list on this phone yet.")
+            self.notice = (
+                f"Offline — last updated {board.updated_at}"
+                if board.loaded
+                else "Offline — no job list on this phone yet."
+            )
         elif board.error:
             self.notice = board.error
         else:

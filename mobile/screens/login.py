@@ -13,8 +13,8 @@ load_kv(__file__)
 
 
 class LoginScreen(Screen):
-    session = ObjectProperty(None)        # mobile.session.Session
-    sync = ObjectProperty(None)           # mobile.sync.SyncEngine
+    session = ObjectProperty(None)  # mobile.session.Session
+    sync = ObjectProperty(None)  # mobile.sync.SyncEngine
     server_url = StringProperty("")
     initial_username = StringProperty("")
     busy = BooleanProperty(False)
@@ -38,5 +38,4 @@ class LoginScreen(Screen):
             self.ids.username.text = self.session.username
 
     def _show_pending(self, _sync: Any, count: int) -> None:
-        self.pending_text = (f"{count} change(s) not synced yet; they are sent after you log in."
-                             if count else "")
+        self.pending_text = f"{count} change(s) not synced yet; they are sent after you log in." if count else ""

@@ -27,8 +27,7 @@ RETRYABLE_STATUSES = frozenset({408, 429})
 class ApiError(Exception):
     """Base class: ``message`` is fit to show to the technician."""
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -59,8 +58,7 @@ def _ssl_context() -> ssl.SSLContext | None:
 class ApiClient:
     """Talks to ``{base_url}/api/...``; holds the bearer token once logged in."""
 
-    def __init__(self, base_url: str, *, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -70,8 +68,7 @@ class ApiClient:
 
     def login(self, *, username: str, password: str) -> dict[str, Any]:
         """``POST /api/auth/token`` -> ``{"token", "technician": {"id", "name"}}``."""
-        body = self._request("POST", "/api/auth/token",
-                             {"username": username, "password": password}, auth=False)
+        body = self._request("POST", "/api/auth/token", {"username": username, "password": password}, auth=False)
         token = body.get("token")
         technician = body.get("technician")
         if not isinstance(token, str) or not token or not isinstance(technician, dict):
@@ -94,8 +91,9 @@ class ApiClient:
 
     # -- plumbing ----------------------------------------------------------------
 
-    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None,
-                 *, auth: bool = True) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, *, auth: bool = True
+    ) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         data = None
         if payload is not None:
@@ -105,11 +103,9 @@ class ApiClient:
             if not self.token:
                 raise AuthError("Please log in.", status=401)
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers,
-                                         method=method)
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout,
-                                        context=self._ssl) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as err:
             status, raw = err.code, _read_quietly(err)
@@ -119,8 +115,7 @@ class ApiClient:
         if 200 <= status < 300:
             body = _decode(raw)
             if body is None:
-                raise TransientError(f"Unreadable response from the server (HTTP {status}).",
-                                     status=status)
+                raise TransientError(f"Unreadable response from the server (HTTP {status}).", status=status)
             return body
         raise _error_for(status, _decode(raw))
 
@@ -133,14 +128,11 @@ def _error_for(status: int, body: dict[str, Any] | None) -> ApiError:
         if isinstance(body.get("extra"), dict):
             extra = body["extra"]
     if status == 401:
-        return AuthError(message or "Session expired, please log in again.",
-                         status=status, extra=extra)
+        return AuthError(message or "Session expired, please log in again.", status=status, extra=extra)
     if status >= 500 or status in RETRYABLE_STATUSES:
-        return TransientError(message or f"Server busy (HTTP {status}).", status=status,
-                              extra=extra)
+        return TransientError(message or f"Server busy (HTTP {status}).", status=status, extra=extra)
     if 400 <= status < 500:
-        return RejectedError(message or f"Refused by the server (HTTP {status}).",
-                             status=status, extra=extra)
+        return RejectedError(message or f"Refused by the server (HTTP {status}).", status=status, extra=extra)
     # 1xx/3xx that urllib did not follow: treat as a temporary oddity.
     return TransientError(f"Unexpected HTTP {status}.", status=status)
 

@@ -31,15 +31,16 @@ def apply_optimistic(job: dict[str, Any], event: OutboxEvent) -> dict[str, Any]:
     if event.action not in OPTIMISTIC:
         return job
     status, label, allowed = OPTIMISTIC[event.action]
-    history = [*job.get("history", []),
-               {"at": event.device_time, "kind": "pending",
-                "text": f"{ACTION_LABELS[event.action]} (waiting to sync)"}]
-    return dict(job, status=status, status_label=label, allowed_actions=list(allowed),
-                history=history, _unsynced=True)
+    history = [
+        *job.get("history", []),
+        {"at": event.device_time, "kind": "pending", "text": f"{ACTION_LABELS[event.action]} (waiting to sync)"},
+    ]
+    return dict(job, status=status, status_label=label, allowed_actions=list(allowed), history=history, _unsynced=True)
 
 
-def overlay(jobs: Iterable[dict[str, Any]], pending: Iterable[OutboxEvent],
-            rejected: Iterable[OutboxEvent] = ()) -> list[dict[str, Any]]:
+def overlay(
+    jobs: Iterable[dict[str, Any]], pending: Iterable[OutboxEvent], rejected: Iterable[OutboxEvent] = ()
+) -> list[dict[str, Any]]:
     """Server jobs with pending taps applied in FIFO order and rejections flagged."""
     by_job: dict[int, list[OutboxEvent]] = {}
     for event in pending:
@@ -86,6 +87,5 @@ def sync_status_text(pending: int, last_error: str = "") -> str:
 
 
 def history_text(history: Iterable[dict[str, Any]]) -> str:
-    lines = [f"{local_time(item.get('at'), '%d/%m %H:%M')}  {item.get('text', '')}".strip()
-             for item in history]
+    lines = [f"{local_time(item.get('at'), '%d/%m %H:%M')}  {item.get('text', '')}".strip() for item in history]
     return "\n".join(lines) if lines else "No history yet."

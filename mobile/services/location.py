@@ -60,20 +60,18 @@ class AndroidGpsLocation:
     lock, and ``current()`` reads them, so no hop to the Kivy main thread is needed.
     """
 
-    def __init__(self, *, min_time_ms: int = 10_000, min_distance_m: float = 10.0,
-                 max_age_s: float = 15 * 60) -> None:
+    def __init__(self, *, min_time_ms: int = 10_000, min_distance_m: float = 10.0, max_age_s: float = 15 * 60) -> None:
         self._min_time_ms = min_time_ms
         self._min_distance_m = min_distance_m
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
-        self._fix: tuple[float, float, float] | None = None   # lat, lon, monotonic time
+        self._fix: tuple[float, float, float] | None = None  # lat, lon, monotonic time
         self._running = False
 
     def start(self) -> None:
         from android.permissions import Permission, request_permissions  # android only
 
-        request_permissions([Permission.ACCESS_FINE_LOCATION,
-                             Permission.ACCESS_COARSE_LOCATION], self._on_permissions)
+        request_permissions([Permission.ACCESS_FINE_LOCATION, Permission.ACCESS_COARSE_LOCATION], self._on_permissions)
 
     def stop(self) -> None:
         if self._running:
@@ -91,7 +89,7 @@ class AndroidGpsLocation:
 
     def _on_permissions(self, permissions: list[str], grants: list[bool]) -> None:
         if not any(grants):
-            return   # the technician said no: events carry null coordinates
+            return  # the technician said no: events carry null coordinates
         from plyer import gps  # android only
 
         gps.configure(on_location=self._on_location)

@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 """
 
-_COLUMNS = ("id, client_event_id, work_order_id, action, device_time, latitude, longitude, "
-            "state, attempts, last_error, dismissed")
+_COLUMNS = (
+    "id, client_event_id, work_order_id, action, device_time, latitude, longitude, "
+    "state, attempts, last_error, dismissed"
+)
 
 
 def device_now() -> str:
@@ -85,42 +87,53 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def add(self, *, work_order_id: int, action: str, latitude: float | None = None,
-            longitude: float | None = None, device_time: str | None = None,
-            client_event_id: str | None = None) -> OutboxEvent:
+    def add(
+        self,
+        *,
+        work_order_id: int,
+        action: str,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        device_time: str | None = None,
+        client_event_id: str | None = None,
+    ) -> OutboxEvent:
         """Queue one tap; it becomes the newest pending event."""
         with self._db:
             cursor = self._db.execute(
                 "INSERT INTO outbox (client_event_id, work_order_id, action, device_time,"
                 " latitude, longitude) VALUES (?, ?, ?, ?, ?, ?)",
-                (client_event_id or uuid.uuid4().hex, int(work_order_id), action,
-                 device_time or device_now(), latitude, longitude))
+                (
+                    client_event_id or uuid.uuid4().hex,
+                    int(work_order_id),
+                    action,
+                    device_time or device_now(),
+                    latitude,
+                    longitude,
+                ),
+            )
         event = self.get(cursor.lastrowid or 0)
         assert event is not None
         return event
 
     def get(self, event_id: int) -> OutboxEvent | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?",
-                               (event_id,)).fetchone()
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (event_id,)).fetchone()
         return _event(row) if row else None
 
     def next_pending(self) -> OutboxEvent | None:
         """The oldest event still waiting to be sent (events go out strictly in order)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT 1",
-            (PENDING,)).fetchone()
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT 1", (PENDING,)
+        ).fetchone()
         return _event(row) if row else None
 
     def pending(self) -> list[OutboxEvent]:
         return self._select("WHERE state = ? ORDER BY id", (PENDING,))
 
     def pending_count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = ?",
-                               (PENDING,)).fetchone()
+        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = ?", (PENDING,)).fetchone()
         return int(row[0])
 
-    def rejected(self, *, work_order_id: int | None = None,
-                 include_dismissed: bool = False) -> list[OutboxEvent]:
+    def rejected(self, *, work_order_id: int | None = None, include_dismissed: bool = False) -> list[OutboxEvent]:
         where = "WHERE state = ?"
         params: list[Any] = [REJECTED]
         if work_order_id is not None:
@@ -141,21 +154,21 @@ class Outbox:
     def mark_rejected(self, event_id: int, message: str) -> None:
         with self._db:
             self._db.execute(
-                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?"
-                " WHERE id = ?", (REJECTED, message, event_id))
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (REJECTED, message, event_id),
+            )
 
     def record_failure(self, event_id: int, error: str) -> None:
         """A send failed for a temporary reason; the event stays pending."""
         with self._db:
             self._db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-                (error, event_id))
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, event_id)
+            )
 
     def dismiss(self, event_id: int) -> None:
         """The technician has read the rejection; the row itself is kept."""
         with self._db:
-            self._db.execute("UPDATE outbox SET dismissed = 1 WHERE id = ? AND state = ?",
-                             (event_id, REJECTED))
+            self._db.execute("UPDATE outbox SET dismissed = 1 WHERE id = ? AND state = ?", (event_id, REJECTED))
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> list[OutboxEvent]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM outbox {tail}", params).fetchall()
@@ -163,9 +176,29 @@ class Outbox:
 
 
 def _event(row: tuple[Any, ...]) -> OutboxEvent:
-    (event_id, client_event_id, work_order_id, action, device_time, latitude, longitude,
-     state, attempts, last_error, dismissed) = row
-    return OutboxEvent(id=event_id, client_event_id=client_event_id,
-                       work_order_id=work_order_id, action=action, device_time=device_time,
-                       latitude=latitude, longitude=longitude, state=state,
-                       attempts=attempts, last_error=last_error, dismissed=bool(dismissed))
+    (
+        event_id,
+        client_event_id,
+        work_order_id,
+        action,
+        device_time,
+        latitude,
+        longitude,
+        state,
+        attempts,
+        last_error,
+        dismissed,
+    ) = row
+    return OutboxEvent(
+        id=event_id,
+        client_event_id=client_event_id,
+        work_order_id=work_order_id,
+        action=action,
+        device_time=device_time,
+        latitude=latitude,
+        longitude=longitude,
+        state=state,
+        attempts=attempts,
+        last_error=last_error,
+        dismissed=bool(dismissed),
+    )

@@ -29,8 +29,8 @@ class StoredSession:
 
 @dataclass(frozen=True, slots=True)
 class CachedJobs:
-    payload: dict[str, Any]   # the GET /api/mobile/jobs body, jobs possibly updated since
-    fetched_at: datetime      # aware, UTC: when the list last came from the server
+    payload: dict[str, Any]  # the GET /api/mobile/jobs body, jobs possibly updated since
+    fetched_at: datetime  # aware, UTC: when the list last came from the server
 
 
 class DeviceStore:
@@ -46,18 +46,25 @@ class DeviceStore:
         if not data or data.get("server_url") != server_url:
             return None
         try:
-            return StoredSession(server_url=server_url, token=str(data["token"]),
-                                 technician_id=int(data["technician"]["id"]),
-                                 technician_name=str(data["technician"]["name"]))
+            return StoredSession(
+                server_url=server_url,
+                token=str(data["token"]),
+                technician_id=int(data["technician"]["id"]),
+                technician_name=str(data["technician"]["name"]),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
-    def save_session(self, *, server_url: str, token: str, technician: dict[str, Any],
-                     username: str = "") -> None:
-        self._write(SESSION_FILE, {"server_url": server_url, "token": token,
-                                   "technician": {"id": technician["id"],
-                                                  "name": technician["name"]},
-                                   "username": username})
+    def save_session(self, *, server_url: str, token: str, technician: dict[str, Any], username: str = "") -> None:
+        self._write(
+            SESSION_FILE,
+            {
+                "server_url": server_url,
+                "token": token,
+                "technician": {"id": technician["id"], "name": technician["name"]},
+                "username": username,
+            },
+        )
 
     def clear_session(self) -> None:
         """Forget the token but remember the username, to prefill the login form."""

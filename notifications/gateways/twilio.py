@@ -61,8 +61,7 @@ def error_from_http(exc: requests.RequestException) -> SmsError:
     """
     reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
     before_send = isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError) or (
-        isinstance(exc, requests.ConnectionError)
-        and isinstance(reason, NewConnectionError | ConnectTimeoutError)
+        isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError | ConnectTimeoutError)
     )
     message = f"Twilio request failed: {type(exc).__name__}: {exc}"
     if before_send:
@@ -88,8 +87,7 @@ class TwilioGateway:
         ]
         if missing:
             raise PermanentSmsError(
-                f"Twilio is not configured: set {', '.join(missing)} (or choose another "
-                "SMS_PROVIDER)",
+                f"Twilio is not configured: set {', '.join(missing)} (or choose another SMS_PROVIDER)",
                 code="not_configured",
             )
         # max_retries=0: retries belong to the outbox, which knows whether one is safe.

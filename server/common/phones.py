@@ -20,9 +20,7 @@ def phone_to_e164(raw: str, *, region: str | None = None) -> str:
     try:
         parsed = phonenumbers.parse(text, region or settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(
-            f"'{text}' is not a phone number ({exc._msg})", extra={"phone": raw}
-        ) from exc
+        raise InvalidPhoneNumber(f"'{text}' is not a phone number ({exc._msg})", extra={"phone": raw}) from exc
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber(f"'{text}' is not a valid phone number", extra={"phone": raw})
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

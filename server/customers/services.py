@@ -36,7 +36,11 @@ def _coordinates(*, latitude: float | None, longitude: float | None) -> tuple[fl
 
 
 def _locate(
-    site: Site, *, latitude: float | None, longitude: float | None, geocode: bool,
+    site: Site,
+    *,
+    latitude: float | None,
+    longitude: float | None,
+    geocode: bool,
     geocoded: GeocodeResult | None = None,
 ) -> None:
     """Set the site's coordinates, where they came from, and the review flag (no save)."""

@@ -341,8 +341,14 @@ def callback_task_complete(*, task_id: int, user: User) -> CallbackTask:
     return task
 
 
-def repair_log(*, address: str = "", latitude: float | None = None, longitude: float | None = None,
-               site_id: int | None = None, **fields: Any) -> WorkOrder:
+def repair_log(
+    *,
+    address: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    site_id: int | None = None,
+    **fields: Any,
+) -> WorkOrder:
     """Call-center staff log a repair by hand: find or create the customer and site, then dispatch.
 
     A typed address without coordinates is geocoded first, outside the transaction, so a slow
@@ -352,8 +358,9 @@ def repair_log(*, address: str = "", latitude: float | None = None, longitude: f
     geocoded = None
     if site_id is None and address.strip() and latitude is None and longitude is None:
         geocoded = address_geocode(address)
-    return _repair_log(address=address, latitude=latitude, longitude=longitude, site_id=site_id,
-                       geocoded=geocoded, **fields)
+    return _repair_log(
+        address=address, latitude=latitude, longitude=longitude, site_id=site_id, geocoded=geocoded, **fields
+    )
 
 
 @retry_transaction
@@ -401,8 +408,12 @@ def _repair_log(
             raise ValidationFailed(f"Site {site_id} is not a site of this customer")
     elif address.strip():
         site = customer_services.site_create(
-            customer=customer, address=address, latitude=latitude, longitude=longitude,
-            geocode=False, geocoded=geocoded,
+            customer=customer,
+            address=address,
+            latitude=latitude,
+            longitude=longitude,
+            geocode=False,
+            geocoded=geocoded,
         )
     else:
         site = customer.sites.first()

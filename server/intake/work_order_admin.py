@@ -30,19 +30,51 @@ class WorkOrderEventInline(admin.TabularInline):
 
 @admin.register(WorkOrder)
 class WorkOrderAdmin(admin.ModelAdmin):
-    list_display = ("reference", "customer", "status", "priority", "technician", "planned_arrival",
-                    "needs_review", "created_at")
+    list_display = (
+        "reference",
+        "customer",
+        "status",
+        "priority",
+        "technician",
+        "planned_arrival",
+        "needs_review",
+        "created_at",
+    )
     list_filter = ("status", "priority", "needs_review", "source", "technician")
     search_fields = ("id", "customer__name", "customer__phone", "site__address", "problem")
     # Planning is changed only through the services (they write events and re-dispatch): the
     # admin shows it read-only and offers the staff changes as actions.
-    readonly_fields = ("status", "technician", "scheduled_day", "planned_arrival", "route_position",
-                       "assignment_explanation", "source", "promised_start", "promised_end",
-                       "promised_technician", "promise_at_risk", "promise_risk_reason", "pinned",
-                       "pinned_start", "hold_reason", "follow_up_on", "version")
+    readonly_fields = (
+        "status",
+        "technician",
+        "scheduled_day",
+        "planned_arrival",
+        "route_position",
+        "assignment_explanation",
+        "source",
+        "promised_start",
+        "promised_end",
+        "promised_technician",
+        "promise_at_risk",
+        "promise_risk_reason",
+        "pinned",
+        "pinned_start",
+        "hold_reason",
+        "follow_up_on",
+        "version",
+    )
     # Once created, these decide the plan; change them through the API's staff actions.
-    planning_fields = ("customer", "site", "equipment", "priority", "required_skill", "service_minutes",
-                       "window_start", "window_end", "complaint")
+    planning_fields = (
+        "customer",
+        "site",
+        "equipment",
+        "priority",
+        "required_skill",
+        "service_minutes",
+        "window_start",
+        "window_end",
+        "complaint",
+    )
     autocomplete_fields = ("customer",)
     inlines = [WorkOrderEventInline]
     actions = ["hold_orders", "release_orders", "cancel_orders", "unpin_orders"]
@@ -53,7 +85,11 @@ class WorkOrderAdmin(admin.ModelAdmin):
         return self.readonly_fields + self.planning_fields
 
     def _each(
-        self, request: HttpRequest, queryset: Any, done: str, change: Callable[[WorkOrder, User], object],
+        self,
+        request: HttpRequest,
+        queryset: Any,
+        done: str,
+        change: Callable[[WorkOrder, User], object],
     ) -> None:
         """Apply a staff change to each selected order through its service; report refusals."""
         actor = request.user
@@ -72,23 +108,43 @@ class WorkOrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Put on hold")
     def hold_orders(self, request: HttpRequest, queryset: Any) -> None:
-        self._each(request, queryset, "put on hold", lambda wo, actor: changes.work_order_hold(
-            work_order_id=wo.pk, reason=f"held by {actor} in the admin", actor=actor))
+        self._each(
+            request,
+            queryset,
+            "put on hold",
+            lambda wo, actor: changes.work_order_hold(
+                work_order_id=wo.pk, reason=f"held by {actor} in the admin", actor=actor
+            ),
+        )
 
     @admin.action(description="Release back to planning")
     def release_orders(self, request: HttpRequest, queryset: Any) -> None:
-        self._each(request, queryset, "released to planning", lambda wo, actor: changes.work_order_release(
-            work_order_id=wo.pk, actor=actor))
+        self._each(
+            request,
+            queryset,
+            "released to planning",
+            lambda wo, actor: changes.work_order_release(work_order_id=wo.pk, actor=actor),
+        )
 
     @admin.action(description="Cancel")
     def cancel_orders(self, request: HttpRequest, queryset: Any) -> None:
-        self._each(request, queryset, "cancelled", lambda wo, actor: changes.work_order_cancel(
-            work_order_id=wo.pk, reason=f"cancelled by {actor} in the admin", actor=actor))
+        self._each(
+            request,
+            queryset,
+            "cancelled",
+            lambda wo, actor: changes.work_order_cancel(
+                work_order_id=wo.pk, reason=f"cancelled by {actor} in the admin", actor=actor
+            ),
+        )
 
     @admin.action(description="Unpin (let the plan move them)")
     def unpin_orders(self, request: HttpRequest, queryset: Any) -> None:
-        self._each(request, queryset, "unpinned", lambda wo, actor: changes.work_order_pin(
-            work_order_id=wo.pk, pinned=False, actor=actor))
+        self._each(
+            request,
+            queryset,
+            "unpinned",
+            lambda wo, actor: changes.work_order_pin(work_order_id=wo.pk, pinned=False, actor=actor),
+        )
 
     def save_model(self, request: HttpRequest, obj: WorkOrder, form: object, change: bool) -> None:
         if change:
@@ -98,16 +154,29 @@ class WorkOrderAdmin(admin.ModelAdmin):
             if changed:
                 obj.save(update_fields=[*changed, "updated_at"])
                 work_order_services.work_order_note(
-                    work_order=obj, actor=request.user if isinstance(request.user, User) else None,
-                    text=f"Edited in the admin: {', '.join(changed)}")
+                    work_order=obj,
+                    actor=request.user if isinstance(request.user, User) else None,
+                    text=f"Edited in the admin: {', '.join(changed)}",
+                )
             return
         created = work_order_create_and_dispatch(
-            customer=obj.customer, site=obj.site, equipment=obj.equipment, problem=obj.problem,
-            priority=obj.priority, required_skill=obj.required_skill, service_minutes=obj.service_minutes,
-            window_start=obj.window_start, window_end=obj.window_end, complaint=obj.complaint,
-            needs_review=obj.needs_review or obj.site is None, actor=request.user,
+            customer=obj.customer,
+            site=obj.site,
+            equipment=obj.equipment,
+            problem=obj.problem,
+            priority=obj.priority,
+            required_skill=obj.required_skill,
+            service_minutes=obj.service_minutes,
+            window_start=obj.window_start,
+            window_end=obj.window_end,
+            complaint=obj.complaint,
+            needs_review=obj.needs_review or obj.site is None,
+            actor=request.user,
         )
         obj.pk = created.pk
         obj.refresh_from_db()
-        messages.info(request, f"{created.reference}: {created.get_status_display()}"
-                      + (f", {created.technician}" if created.technician else ""))
+        messages.info(
+            request,
+            f"{created.reference}: {created.get_status_display()}"
+            + (f", {created.technician}" if created.technician else ""),
+        )

@@ -10,8 +10,19 @@ class ReplanJobAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "requested_by", "time_limit_s", "created_at", "finished_at")
     list_filter = ("status",)
     search_fields = ("id", "requested_by")
-    readonly_fields = ("id", "status", "requested_by", "time_limit_s", "progress", "result",
-                       "error", "created_at", "updated_at", "started_at", "finished_at")
+    readonly_fields = (
+        "id",
+        "status",
+        "requested_by",
+        "time_limit_s",
+        "progress",
+        "result",
+        "error",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+    )
 
     def has_add_permission(self, request: object) -> bool:
         return False

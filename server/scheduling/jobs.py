@@ -90,11 +90,9 @@ class ProgressRecorder:
             # A savepoint when day_replan reports from inside its own transaction: a failed
             # write must not break that transaction.
             with transaction.atomic():
-                ReplanJob.objects.filter(pk=self.job_id).update(progress=list(self.lines),
-                                                                updated_at=timezone.now())
+                ReplanJob.objects.filter(pk=self.job_id).update(progress=list(self.lines), updated_at=timezone.now())
         except DatabaseError:
-            logger.warning("Could not save the progress of re-plan job %s", self.job_id,
-                           exc_info=True)
+            logger.warning("Could not save the progress of re-plan job %s", self.job_id, exc_info=True)
 
 
 def replan_result(summary: services.ReplanSummary, *, workers: int) -> dict[str, Any]:
@@ -103,8 +101,19 @@ def replan_result(summary: services.ReplanSummary, *, workers: int) -> dict[str,
     ``workers`` is what the solver's progress lines showed: it counts the processes that
     really searched, where a summary could only know how many were asked for.
     """
-    fields = ("orders", "technicians", "assigned", "moved", "unassigned", "travel_minutes_before",
-              "travel_minutes_after", "violations", "stale", "inconsistencies", "promises_at_risk")
+    fields = (
+        "orders",
+        "technicians",
+        "assigned",
+        "moved",
+        "unassigned",
+        "travel_minutes_before",
+        "travel_minutes_after",
+        "violations",
+        "stale",
+        "inconsistencies",
+        "promises_at_risk",
+    )
     return {**{name: getattr(summary, name) for name in fields}, "workers": workers}
 
 
@@ -130,8 +139,7 @@ def replan_job_create(*, requested_by: str, time_limit_s: float | None = None) -
         def could_not_run(exc: BaseException) -> None:
             replan_job_fail(job_id=job_id, error=f"The re-plan could not run: {_error_text(exc)}")
 
-        background.run_after_commit(replan_job_run_task, kwargs={"job_id": str(job_id)},
-                                    on_error=could_not_run)
+        background.run_after_commit(replan_job_run_task, kwargs={"job_id": str(job_id)}, on_error=could_not_run)
     return job
 
 
@@ -145,11 +153,16 @@ def replan_job_run(*, job_id: uuid.UUID | str) -> ReplanJob | None:
     if not claimed:
         # A late-acked message delivered again after its worker died: that run is lost.
         interrupted = ReplanJob.objects.filter(pk=job_id, status=ReplanJob.Status.RUNNING).update(
-            status=ReplanJob.Status.FAILED, finished_at=now, updated_at=now,
+            status=ReplanJob.Status.FAILED,
+            finished_at=now,
+            updated_at=now,
             error="Interrupted: the process running this re-plan stopped",
         )
-        logger.warning("Re-plan job %s was not queued (%s); not run", job_id,
-                       "interrupted run marked failed" if interrupted else "unknown or finished")
+        logger.warning(
+            "Re-plan job %s was not queued (%s); not run",
+            job_id,
+            "interrupted run marked failed" if interrupted else "unknown or finished",
+        )
         return None
     job = ReplanJob.objects.get(pk=job_id)
     recorder = ProgressRecorder(job_id=job.pk)
@@ -172,8 +185,12 @@ def replan_job_fail(*, job_id: uuid.UUID | str, error: str) -> None:
 
 
 def _finish(
-    job: ReplanJob, recorder: ProgressRecorder, *, status: ReplanJob.Status,
-    result: dict[str, Any] | None = None, error: str = "",
+    job: ReplanJob,
+    recorder: ProgressRecorder,
+    *,
+    status: ReplanJob.Status,
+    result: dict[str, Any] | None = None,
+    error: str = "",
 ) -> ReplanJob:
     job.status, job.result, job.error = status, result, error
     job.progress = list(recorder.lines)

@@ -24,9 +24,7 @@ class ReplanJob(BaseModel):
         FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     requested_by = models.CharField(max_length=150, blank=True)
     time_limit_s = models.FloatField()
     progress = models.JSONField(default=list, blank=True)
@@ -38,9 +36,7 @@ class ReplanJob(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(time_limit_s__gt=0), name="replan_job_time_limit_positive"
-            ),
+            models.CheckConstraint(condition=models.Q(time_limit_s__gt=0), name="replan_job_time_limit_positive"),
         ]
 
     def __str__(self) -> str:

@@ -51,8 +51,9 @@ def plan_picture(snapshot: Snapshot, plan: Plan, path: Path) -> Path:
             ax_time.barh(index, visit.start - visit.arrival, left=visit.arrival, color="lightgrey")
     unassigned = [item.job_id for item in plan.unassigned if item.job_id in coords]
     if unassigned:
-        ax_map.plot([coords[j][0] for j in unassigned], [coords[j][1] for j in unassigned], "x", color="red",
-                    label="unassigned")
+        ax_map.plot(
+            [coords[j][0] for j in unassigned], [coords[j][1] for j in unassigned], "x", color="red", label="unassigned"
+        )
     ax_map.set_title("Routes (squares: technicians' start)")
     ax_map.set_xlabel("longitude")
     ax_map.set_ylabel("latitude")
@@ -68,4 +69,3 @@ def plan_picture(snapshot: Snapshot, plan: Plan, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-

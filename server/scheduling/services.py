@@ -43,7 +43,10 @@ def _hhmm(snapshot: Snapshot, minutes: int | None) -> str | None:
 
 
 def explanation_json(
-    snapshot: Snapshot, candidates: Any, chosen: str | None, also: Sequence[dict[str, Any]] = (),
+    snapshot: Snapshot,
+    candidates: Any,
+    chosen: str | None,
+    also: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The candidates the optimizer compared, in words a dispatcher reads (``also``: rows
     already rendered from another snapshot of the same decision)."""
@@ -64,8 +67,13 @@ def explanation_json(
                 "reason": candidate.reason,
             }
         )
-    rows.sort(key=lambda row: (not row["chosen"], not row["feasible"],
-                               row["travel_minutes"] if row["travel_minutes"] is not None else 10**9))
+    rows.sort(
+        key=lambda row: (
+            not row["chosen"],
+            not row["feasible"],
+            row["travel_minutes"] if row["travel_minutes"] is not None else 10**9,
+        )
+    )
     chosen_technician = snapshot.technicians.get(chosen) if chosen else None
     return {"chosen": chosen_technician.name if chosen_technician else None, "candidates": rows}
 
@@ -109,9 +117,14 @@ def _involved_technicians(snapshot: Snapshot, routes: Sequence[Any]) -> set[int]
 # no caller recovers from an error inside them, so they need no savepoint of their own.
 @transaction.atomic(savepoint=False)
 def plan_apply(
-    *, snapshot: Snapshot, plan: Plan, technicians: set[str] | None = None,
-    explanations: dict[str, dict[str, Any]] | None = None, actor_label: str = "dispatch",
-    reason: str = "", strict: bool = False,
+    *,
+    snapshot: Snapshot,
+    plan: Plan,
+    technicians: set[str] | None = None,
+    explanations: dict[str, dict[str, Any]] | None = None,
+    actor_label: str = "dispatch",
+    reason: str = "",
+    strict: bool = False,
 ) -> ApplyReport:
     """Write routes back: technician, position and planned arrival of every routed order.
 
@@ -127,8 +140,7 @@ def plan_apply(
     involved = _involved_technicians(snapshot, routes)
     locked = work_order_services.technicians_lock(involved)
     stale_technicians = {
-        pk for pk in involved
-        if pk not in locked or locked[pk].route_version != snapshot.route_versions.get(pk)
+        pk for pk in involved if pk not in locked or locked[pk].route_version != snapshot.route_versions.get(pk)
     }
     if stale_technicians and strict:
         raise StaleRoute(sorted(stale_technicians))
@@ -136,14 +148,15 @@ def plan_apply(
     current = {
         pk: (technician_id, version)
         for pk, technician_id, version in WorkOrder.objects.select_for_update(no_key=True)
-        .filter(pk__in=order_ids).order_by("pk").values_list("pk", "technician_id", "version")
+        .filter(pk__in=order_ids)
+        .order_by("pk")
+        .values_list("pk", "technician_id", "version")
     }
     # An order is moved or re-timed only into a route that is written whole. Moving an order out
     # of a route only leaves a gap, but an order that stays where it is (it changed meanwhile, or
     # its planned route cannot be written) keeps its own route from being rewritten around it;
     # that can keep other orders out of that route, and so on until nothing changes.
-    visits = [(snapshot.technicians[r.technician_id].pk, snapshot.orders[v.job_id])
-              for r in routes for v in r.visits]
+    visits = [(snapshot.technicians[r.technician_id].pk, snapshot.orders[v.job_id]) for r in routes for v in r.visits]
     changed_orders = {wo.pk for _, wo in visits if current.get(wo.pk) != (wo.technician_id, wo.version)}
     where_now = {wo.pk: (current[wo.pk][0] if wo.pk in current else None) for _, wo in visits}
     blocked = set(stale_technicians)
@@ -164,8 +177,11 @@ def plan_apply(
             work_order = snapshot.orders[visit.job_id]
             arrival = snapshot.moment(visit.arrival)
             if work_order.pk in skipped:
-                why = ("the order changed since the plan was made" if work_order.pk in changed_orders
-                       else "its technician's route changed since the plan was made")
+                why = (
+                    "the order changed since the plan was made"
+                    if work_order.pk in changed_orders
+                    else "its technician's route changed since the plan was made"
+                )
                 report.stale.append(f"WO-{work_order.pk:06d}: {why}")
                 continue
             same_technician = work_order.technician_id == technician.pk and work_order.status != Status.NEW
@@ -190,13 +206,17 @@ def plan_apply(
     done = work_order_services.work_orders_retime(changes=retimed)
     report.changed += len(done)
     report.promises_at_risk += work_order_services.work_orders_retime_record(
-        work_order_ids=done, reason=reason or actor_label, actor_label=actor_label)
+        work_order_ids=done, reason=reason or actor_label, actor_label=actor_label
+    )
     work_order_services.routes_touch({snapshot.technicians[r.technician_id].pk for r in routes} - blocked)
     return report
 
 
 def _place(
-    work_order_id: int, placing: PlannedOrder | None, *, now: dt.datetime | None,
+    work_order_id: int,
+    placing: PlannedOrder | None,
+    *,
+    now: dt.datetime | None,
     **technicians: set[int] | None,
 ) -> tuple[Snapshot, Plan | None, Insertion | None]:
     """The cheapest insertion of one order among some technicians (``technician_ids`` or
@@ -240,7 +260,8 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
             with transaction.atomic():
                 if last:
                     work_order_services.technicians_lock(
-                        Technician.objects.filter(active=True).values_list("pk", flat=True))
+                        Technician.objects.filter(active=True).values_list("pk", flat=True)
+                    )
                 text, data = _dispatch_once(work_order_id, now=now, strict=not last)
             break
         except StaleRoute:
@@ -251,7 +272,10 @@ def work_order_dispatch(*, work_order_id: int, now: dt.datetime | None = None) -
 
 
 def _dispatch_once(
-    work_order_id: int, *, now: dt.datetime | None, strict: bool,
+    work_order_id: int,
+    *,
+    now: dt.datetime | None,
+    strict: bool,
 ) -> tuple[str, dict[str, Any] | None]:
     key = order_key(work_order_id)
     placing = order_to_place(work_order_id)
@@ -268,15 +292,20 @@ def _dispatch_once(
         reason = snapshot.skipped.get(work_order_id, "it is not open")
         text = f"Not dispatched: {reason}; a dispatcher must place it"
     else:
-        explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id,
-                                       also=compared)
+        explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id, also=compared)
         data = {"explanation": explanation}
         if insertion.technician_id is None:
             text = f"Not dispatched: {insertion.reason}. " + _explanation_text(explanation)
         else:
             new_plan = apply_insertion(snapshot.problem, plan, insertion)
-            plan_apply(snapshot=snapshot, plan=new_plan, technicians={insertion.technician_id},
-                       explanations={key: explanation}, reason="new order placed", strict=strict)
+            plan_apply(
+                snapshot=snapshot,
+                plan=new_plan,
+                technicians={insertion.technician_id},
+                explanations={key: explanation},
+                reason="new order placed",
+                strict=strict,
+            )
             text = "Why: " + _explanation_text(explanation)
         replan_request()
     return text, data
@@ -329,8 +358,11 @@ def _travel(plan: Plan) -> int:
 
 
 def day_replan(
-    *, now: dt.datetime | None = None, time_limit_s: float | None = None,
-    progress: Callable[[str], None] | None = None, workers: int = 2,
+    *,
+    now: dt.datetime | None = None,
+    time_limit_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    workers: int = 2,
 ) -> ReplanSummary:
     """Re-optimise every open order of the next 24 hours, starting from the current plan.
 
@@ -374,7 +406,9 @@ def day_replan(
         return summary
     before_tech = {visit.job_id: route.technician_id for route in before.routes for visit in route.visits}
     summary.moved = sum(
-        1 for route in plan.routes for visit in route.visits
+        1
+        for route in plan.routes
+        for visit in route.visits
         if before_tech.get(visit.job_id) not in (None, route.technician_id)
     )
     explanations = {
@@ -386,9 +420,11 @@ def day_replan(
         # writes and those of the orders it takes off (locking more later could deadlock).
         work_order_services.technicians_lock(
             {t.pk for t in snapshot.technicians.values()}
-            | {o.technician_id for o in snapshot.orders.values() if o.technician_id is not None})
-        applied = plan_apply(snapshot=snapshot, plan=plan, explanations=explanations,
-                             actor_label="re-plan", reason="re-plan")
+            | {o.technician_id for o in snapshot.orders.values() if o.technician_id is not None}
+        )
+        applied = plan_apply(
+            snapshot=snapshot, plan=plan, explanations=explanations, actor_label="re-plan", reason="re-plan"
+        )
         summary.stale = applied.stale
         summary.promises_at_risk = applied.promises_at_risk
         for item in plan.unassigned:
@@ -412,27 +448,36 @@ def _unschedule(work_order: PlannedOrder, reason: str, stale: list[str]) -> list
     The caller holds the technicians' locks. Leaving a route only leaves a gap in it, so the
     route itself need not still be as planned.
     """
-    held = WorkOrder.objects.select_for_update(no_key=True).filter(pk=work_order.pk).values_list(
-        "technician_id", "version").first()
+    held = (
+        WorkOrder.objects.select_for_update(no_key=True)
+        .filter(pk=work_order.pk)
+        .values_list("technician_id", "version")
+        .first()
+    )
     if held != (work_order.technician_id, work_order.version):
         stale.append(f"WO-{work_order.pk:06d}: changed since the plan was made; not unscheduled")
         return []
     done = work_order_services.work_order_transition(
-        work_order_id=work_order.pk, to_status=Status.NEW, actor_label="re-plan",
+        work_order_id=work_order.pk,
+        to_status=Status.NEW,
+        actor_label="re-plan",
         text=f"Unscheduled by the re-plan: {reason}",
     )
     outcome = work_order_services.work_order_promise_check(
-        work_order=done, arrival=None, reason=f"the re-plan could not fit it: {reason}",
+        work_order=done,
+        arrival=None,
+        reason=f"the re-plan could not fit it: {reason}",
         actor_label="re-plan",
     )
     return [f"{done.reference}: {done.promise_risk_reason}"] if outcome == "promise_at_risk" else []
 
 
 def replan_if_current(
-    *, token: str, progress: Callable[[str], None] | None = None,
+    *,
+    token: str,
+    progress: Callable[[str], None] | None = None,
 ) -> ReplanSummary | None:
     """The debounced task body: only the newest request runs."""
     if cache.get(REPLAN_TOKEN_KEY) != token:
         return None
     return day_replan(progress=progress)
-

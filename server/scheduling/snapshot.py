@@ -137,10 +137,27 @@ class PlannedOrder:
 
 
 _SNAPSHOT_FIELDS = (
-    "id", "status", "technician_id", "route_position", "planned_arrival", "window_start", "window_end",
-    "service_minutes", "priority", "complaint", "created_at", "site__latitude",
-    "site__longitude", "required_skill__code", "version", "promised_start", "promised_end",
-    "promise_at_risk", "pinned", "pinned_start", "logged_arrival",
+    "id",
+    "status",
+    "technician_id",
+    "route_position",
+    "planned_arrival",
+    "window_start",
+    "window_end",
+    "service_minutes",
+    "priority",
+    "complaint",
+    "created_at",
+    "site__latitude",
+    "site__longitude",
+    "required_skill__code",
+    "version",
+    "promised_start",
+    "promised_end",
+    "promise_at_risk",
+    "pinned",
+    "pinned_start",
+    "logged_arrival",
 )
 # Placing one order does not read the SLA clock of the orders already on routes (they stay
 # where they are), and timestamps are the slowest columns to load. Their planned arrivals and
@@ -153,6 +170,7 @@ _ROUTED_AT = tuple(_ROUTED_FIELDS.index(f) if f in _ROUTED_FIELDS else None for 
 
 def _routed_order(row: tuple[Any, ...]) -> PlannedOrder:
     return PlannedOrder(*[None if at is None else row[at] for at in _ROUTED_AT])  # type: ignore[arg-type]
+
 
 # Marks a matrix entry a sparse snapshot did not compute; large enough that reading it by
 # mistake makes a plan infeasible rather than optimistic.
@@ -182,8 +200,10 @@ def order_to_place(work_order_id: int) -> PlannedOrder | None:
     :func:`snapshot_build`, which would otherwise each read it again.
     """
     row = (
-        WorkOrder.objects.filter(pk=work_order_id).exclude(status__in=_PLANNED_STATUSES)
-        .values_list(*_SNAPSHOT_FIELDS).first()
+        WorkOrder.objects.filter(pk=work_order_id)
+        .exclude(status__in=_PLANNED_STATUSES)
+        .values_list(*_SNAPSHOT_FIELDS)
+        .first()
     )
     return None if row is None else PlannedOrder(*row)
 
@@ -214,8 +234,9 @@ def nearby_technicians(order: PlannedOrder) -> set[int] | None:
         Technician.objects.filter(active=True)
         .annotate(
             skilled=Exists(skilled) if skill else Value(True),
-            stop=Min(ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField()),
-                     filter=on_route),
+            stop=Min(
+                ExpressionWrapper(dlat * dlat + Value(scale) * dlon * dlon, output_field=FloatField()), filter=on_route
+            ),
         )
         .values_list("id", "home_latitude", "home_longitude", "last_latitude", "last_longitude", "skilled", "stop")
     )
@@ -231,8 +252,11 @@ def nearby_technicians(order: PlannedOrder) -> set[int] | None:
 
 
 def snapshot_build(
-    *, now: dt.datetime | None = None, insert_only: int | None = None,
-    technician_ids: set[int] | None = None, excluding: set[int] | None = None,
+    *,
+    now: dt.datetime | None = None,
+    insert_only: int | None = None,
+    technician_ids: set[int] | None = None,
+    excluding: set[int] | None = None,
     placing: PlannedOrder | None = None,
 ) -> Snapshot:
     """Everything the optimizer needs to plan the next 24 hours, as of ``now``.
@@ -266,8 +290,7 @@ def snapshot_build(
     # Only the columns planning reads: a busy day has hundreds of open orders, and this runs on
     # the request path of every new order.
     if insert_only is None:
-        rows = (WorkOrder.objects.filter(planned | Q(status=Status.NEW)).order_by("id")
-                .values_list(*_SNAPSHOT_FIELDS))
+        rows = WorkOrder.objects.filter(planned | Q(status=Status.NEW)).order_by("id").values_list(*_SNAPSHOT_FIELDS)
         orders = [PlannedOrder(*row) for row in rows]
     else:
         routed = WorkOrder.objects.filter(planned)
@@ -284,9 +307,7 @@ def snapshot_build(
     on_site = {wo.technician_id: wo for wo in orders if wo.status == Status.ON_SITE}
     snapshot_technicians: dict[str, Technician] = {}
     technicians: list[dm.Technician] = []
-    positions = technician_positions(
-        [t for t in roster if shift_occurrence(t, now=now)[0] <= now], now=now
-    )
+    positions = technician_positions([t for t in roster if shift_occurrence(t, now=now)[0] <= now], now=now)
     # Skill codes as plain pairs: cheaper than prefetching Skill objects, on every urgent order.
     skill_codes: dict[int, set[str]] = {}
     for technician_id, code in Technician.skills.through.objects.filter(
@@ -319,8 +340,9 @@ def snapshot_build(
             lunch_at = dt.datetime.combine(shift_start.date(), technician.lunch_start, tzinfo=shift_start.tzinfo)
             lunch_min = int((lunch_at - now).total_seconds() // 60)
             if lunch_min >= start_min:
-                lunch = dm.Break(earliest_start=lunch_min, latest_start=lunch_min + 60,
-                                 duration=technician.lunch_minutes)
+                lunch = dm.Break(
+                    earliest_start=lunch_min, latest_start=lunch_min + 60, duration=technician.lunch_minutes
+                )
         key = technician_key(technician.pk)
         snapshot_technicians[key] = technician
         technicians.append(
@@ -343,9 +365,13 @@ def snapshot_build(
     for work_order in orders:
         if work_order.status == Status.ON_SITE:
             continue
-        if insert_only is not None and work_order.pk != insert_only and not (
-            work_order.status in (Status.SCHEDULED, Status.EN_ROUTE)
-            and technician_key(work_order.technician_id or 0) in snapshot_technicians
+        if (
+            insert_only is not None
+            and work_order.pk != insert_only
+            and not (
+                work_order.status in (Status.SCHEDULED, Status.EN_ROUTE)
+                and technician_key(work_order.technician_id or 0) in snapshot_technicians
+            )
         ):
             continue
         site = work_order.location
@@ -383,9 +409,11 @@ def snapshot_build(
                 skills=frozenset({work_order.skill}) if work_order.skill else frozenset(),
                 priority=PRIORITY_RANK[work_order.priority],
                 complaint=work_order.complaint,
-                sla_deadline=None if work_order.created_at is None else max(
-                    0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now)
-                           .total_seconds() // 60)),
+                sla_deadline=None
+                if work_order.created_at is None
+                else max(
+                    0, int((work_order.created_at + SLA_BY_PRIORITY[work_order.priority] - now).total_seconds() // 60)
+                ),
                 # Moving an order to another technician is free unless it is pinned or locked:
                 # what the customer was told is the window, not the person.
                 pinned_technician_id=tech_key if locked or pinned else None,
@@ -407,15 +435,21 @@ def snapshot_build(
     durations: Any
     if insert_only is not None and target is not None and hasattr(provider, "pair_minutes"):
         durations = _sparse_durations(
-            points, provider, now=now, target=target, technicians=technicians,
-            job_nodes={job.id: job.node for job in jobs}, sequences=sequences,
+            points,
+            provider,
+            now=now,
+            target=target,
+            technicians=technicians,
+            job_nodes={job.id: job.node for job in jobs},
+            sequences=sequences,
         )
     else:
         durations = provider.durations(points, depart_minute=minute_of_day(now)) if points else []
     # Plan minutes count from now; reasons the optimizer writes ("would arrive 14:05") show
     # the local clock.
-    problem = dm.Problem(technicians=tuple(technicians), jobs=tuple(jobs), durations=durations,
-                         minute_zero=minute_of_day(now))
+    problem = dm.Problem(
+        technicians=tuple(technicians), jobs=tuple(jobs), durations=durations, minute_zero=minute_of_day(now)
+    )
     if insert_only is None:
         problem.validate()
     return Snapshot(
@@ -453,7 +487,8 @@ _IN_PROGRESS = (Status.EN_ROUTE, Status.ON_SITE)
 
 
 def _consistent(
-    orders: list[PlannedOrder], names: dict[int, str],
+    orders: list[PlannedOrder],
+    names: dict[int, str],
 ) -> tuple[list[PlannedOrder], list[str]]:
     """Leave out orders whose data breaks the rules, saying which and why.
 
@@ -470,16 +505,22 @@ def _consistent(
                 problems.append(f"WO-{work_order.pk:06d} is scheduled with no technician; planned afresh")
                 kept.append(replace(work_order, status=Status.NEW))
             else:
-                problems.append(f"WO-{work_order.pk:06d} is '{work_order.status}' with no technician; "
-                                "left out of planning")
+                problems.append(
+                    f"WO-{work_order.pk:06d} is '{work_order.status}' with no technician; left out of planning"
+                )
             continue
         if work_order.status in _IN_PROGRESS and work_order.technician_id is not None:
             by_technician.setdefault(work_order.technician_id, []).append(work_order)
             continue
         kept.append(work_order)
     for technician_id, busy in by_technician.items():
-        busy.sort(key=lambda wo: (wo.status != Status.ON_SITE,
-                                  wo.route_position if wo.route_position is not None else 9999, wo.pk))
+        busy.sort(
+            key=lambda wo: (
+                wo.status != Status.ON_SITE,
+                wo.route_position if wo.route_position is not None else 9999,
+                wo.pk,
+            )
+        )
         kept.append(busy[0])
         for extra in busy[1:]:
             problems.append(
@@ -491,18 +532,26 @@ def _consistent(
 
 
 def _sparse_durations(
-    points: list[dm.Location], provider: Any, *, now: dt.datetime, target: int,
-    technicians: list[dm.Technician], job_nodes: dict[str, int], sequences: dict[str, list[str]],
+    points: list[dm.Location],
+    provider: Any,
+    *,
+    now: dt.datetime,
+    target: int,
+    technicians: list[dm.Technician],
+    job_nodes: dict[str, int],
+    sequences: dict[str, list[str]],
 ) -> dm.SparseMatrix:
     matrix = dm.SparseMatrix(len(points), UNKNOWN_MINUTES)
     wanted: set[tuple[int, int]] = {(target, other) for other in range(len(points)) if other != target}
     for technician in technicians:
-        stops = [technician.start_node, *(job_nodes[key] for key in sequences.get(technician.id, [])),
-                 technician.end_node if technician.end_node is not None else technician.start_node]
+        stops = [
+            technician.start_node,
+            *(job_nodes[key] for key in sequences.get(technician.id, [])),
+            technician.end_node if technician.end_node is not None else technician.start_node,
+        ]
         wanted.update((a, b) for a, b in zip(stops, stops[1:], strict=False) if a != b)
     pairs = sorted(wanted)
-    minutes = provider.pair_minutes([(points[a], points[b]) for a, b in pairs],
-                                    depart_minute=minute_of_day(now))
+    minutes = provider.pair_minutes([(points[a], points[b]) for a, b in pairs], depart_minute=minute_of_day(now))
     for (a, b), value in zip(pairs, minutes, strict=True):
         matrix.set(a, b, value)
         matrix.set(b, a, value)
@@ -536,8 +585,6 @@ def current_plan(snapshot: Snapshot) -> Plan:
             routes.append(route)
             routed.update(route.job_ids)
     listed = routed | {item.job_id for item in unassigned}
-    unassigned += [
-        Unassigned(job.id, "unplanned", "not planned yet") for job in problem.jobs if job.id not in listed
-    ]
+    unassigned += [Unassigned(job.id, "unplanned", "not planned yet") for job in problem.jobs if job.id not in listed]
     plan = Plan(routes=tuple(routes), unassigned=tuple(unassigned), objective=0)
     return Plan(routes=plan.routes, unassigned=plan.unassigned, objective=plan_objective(problem, plan))

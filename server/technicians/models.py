@@ -20,9 +20,7 @@ class Skill(models.Model):
 
 
 class Technician(BaseModel):
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="technician"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="technician")
     name = models.CharField(max_length=100)
     phone = models.CharField(max_length=20, blank=True)
     skills = models.ManyToManyField(Skill, blank=True, related_name="technicians")

@@ -38,9 +38,7 @@ class WorkOrder(BaseModel):
     Priority = Priority
     Source = Source
 
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="work_orders"
-    )
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="work_orders")
     site = models.ForeignKey(
         "customers.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="work_orders"
     )
@@ -96,9 +94,7 @@ class WorkOrder(BaseModel):
         indexes = [models.Index(fields=["technician", "scheduled_day", "route_position"])]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="workorder_status_valid"),
-            models.CheckConstraint(
-                condition=models.Q(priority__in=Priority.values), name="workorder_priority_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(priority__in=Priority.values), name="workorder_priority_valid"),
             models.CheckConstraint(
                 condition=models.Q(promised_start__isnull=True)
                 | models.Q(promised_end__isnull=True)

@@ -57,18 +57,28 @@ def _event(
 
 
 def work_order_events_bulk(
-    *, kind: str, actor_label: str, items: list[tuple[int, str, dict[str, Any]]],
+    *,
+    kind: str,
+    actor_label: str,
+    items: list[tuple[int, str, dict[str, Any]]],
 ) -> None:
     """One event per (work order id, text, data), in one statement (a re-plan moves many)."""
-    WorkOrderEvent.objects.bulk_create([
-        WorkOrderEvent(work_order_id=pk, kind=kind, text=text, actor_label=actor_label, data=data)
-        for pk, text, data in items
-    ])
+    WorkOrderEvent.objects.bulk_create(
+        [
+            WorkOrderEvent(work_order_id=pk, kind=kind, text=text, actor_label=actor_label, data=data)
+            for pk, text, data in items
+        ]
+    )
 
 
 def work_order_note(
-    *, work_order: WorkOrder, text: str, actor: User | None = None, actor_label: str = "",
-    kind: str = EventKind.NOTE, data: dict[str, Any] | None = None,
+    *,
+    work_order: WorkOrder,
+    text: str,
+    actor: User | None = None,
+    actor_label: str = "",
+    kind: str = EventKind.NOTE,
+    data: dict[str, Any] | None = None,
 ) -> WorkOrderEvent:
     return _event(work_order, kind=kind, text=text, actor=actor, actor_label=actor_label, data=data)
 
@@ -119,8 +129,7 @@ def work_order_create(
     # Field checks only: the related rows were just read, and the table's check constraints
     # (status, priority, window order) are checked above and by the database; validating them
     # here would cost a query each on a call that must answer fast.
-    work_order.full_clean(exclude=["customer", "site", "equipment", "required_skill"],
-                          validate_constraints=False)
+    work_order.full_clean(exclude=["customer", "site", "equipment", "required_skill"], validate_constraints=False)
     work_order.save()
     _event(
         work_order,
@@ -228,14 +237,13 @@ def work_order_transition(
     to_status = Status(to_status)
     work_order = _lock_with_technician(work_order_id)
     if to_status in state_machine.NEEDS_TECHNICIAN and work_order.technician_id is None:
-        raise ValidationFailed(
-            f"{work_order.reference} has no technician; assign one before '{to_status.label}'"
-        )
+        raise ValidationFailed(f"{work_order.reference} has no technician; assign one before '{to_status.label}'")
     if to_status in state_machine.LOCKED_STATUSES and work_order.technician_id is not None:
         busy = (
-            WorkOrder.objects.filter(technician_id=work_order.technician_id,
-                                     status__in=state_machine.LOCKED_STATUSES)
-            .exclude(pk=work_order.pk).order_by("id").first()
+            WorkOrder.objects.filter(technician_id=work_order.technician_id, status__in=state_machine.LOCKED_STATUSES)
+            .exclude(pk=work_order.pk)
+            .order_by("id")
+            .first()
         )
         if busy is not None:
             raise JobInProgress(
@@ -285,11 +293,18 @@ def work_order_transition(
     )
     if withdrawn is not None:
         _event(
-            work_order, kind=EventKind.PROMISE, actor=actor, actor_label=actor_label,
+            work_order,
+            kind=EventKind.PROMISE,
+            actor=actor,
+            actor_label=actor_label,
             text=f"Promise withdrawn ({window_text(*withdrawn)}): {to_status.label.lower()}"
             + (f" — {text}" if text else ""),
-            data={"outcome": "promise_withdrawn", "promised_start": withdrawn[0].isoformat(),
-                  "promised_end": withdrawn[1].isoformat(), "reason": text or to_status.value},
+            data={
+                "outcome": "promise_withdrawn",
+                "promised_start": withdrawn[0].isoformat(),
+                "promised_end": withdrawn[1].isoformat(),
+                "reason": text or to_status.value,
+            },
         )
     if to_status in _SMS_KIND:
         _queue_status_sms(work_order, event=event, kind=_SMS_KIND[to_status])
@@ -316,8 +331,14 @@ def promise_window_for(arrival: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
 
 
 def work_order_promise(
-    *, work_order: WorkOrder, start: dt.datetime, end: dt.datetime, reason: str,
-    actor: User | None = None, actor_label: str = "dispatch", outcome: str = "promised",
+    *,
+    work_order: WorkOrder,
+    start: dt.datetime,
+    end: dt.datetime,
+    reason: str,
+    actor: User | None = None,
+    actor_label: str = "dispatch",
+    outcome: str = "promised",
 ) -> WorkOrder:
     """Record the window the customer is told (caller holds the order's row lock).
 
@@ -330,24 +351,45 @@ def work_order_promise(
     work_order.promise_at_risk = False
     work_order.promise_risk_reason = ""
     work_order.version += 1
-    work_order.save(update_fields=["promised_start", "promised_end", "promised_technician",
-                                   "promise_at_risk", "promise_risk_reason", "version", "updated_at"])
+    work_order.save(
+        update_fields=[
+            "promised_start",
+            "promised_end",
+            "promised_technician",
+            "promise_at_risk",
+            "promise_risk_reason",
+            "version",
+            "updated_at",
+        ]
+    )
     who = f" ({work_order.technician})" if work_order.technician_id else ""
     text = f"Promised {window_text(start, end)}{who}"
     if before[0] is not None:
         text = f"Promise changed {window_text(*before)} → {window_text(start, end)}{who}"
     _event(
-        work_order, kind=EventKind.PROMISE, actor=actor, actor_label=actor_label,
+        work_order,
+        kind=EventKind.PROMISE,
+        actor=actor,
+        actor_label=actor_label,
         text=f"{text}: {reason}" if reason else text,
-        data={"outcome": outcome, "promised_start": start.isoformat(), "promised_end": end.isoformat(),
-              "previous_start": before[0].isoformat() if before[0] else None,
-              "previous_end": before[1].isoformat() if before[1] else None, "reason": reason},
+        data={
+            "outcome": outcome,
+            "promised_start": start.isoformat(),
+            "promised_end": end.isoformat(),
+            "previous_start": before[0].isoformat() if before[0] else None,
+            "previous_end": before[1].isoformat() if before[1] else None,
+            "reason": reason,
+        },
     )
     return work_order
 
 
 def work_order_promise_check(
-    *, work_order: WorkOrder, arrival: dt.datetime | None, reason: str, actor_label: str = "dispatch",
+    *,
+    work_order: WorkOrder,
+    arrival: dt.datetime | None,
+    reason: str,
+    actor_label: str = "dispatch",
 ) -> str | None:
     """Compare a (new) planned arrival with the promise; flag or clear "promise at risk".
 
@@ -371,13 +413,19 @@ def work_order_promise_check(
         outcome = "promise_kept"
         text = f"Promise can be kept again: planned {timezone.localtime(arrival):%H:%M}, promised {window}"
     WorkOrder.objects.filter(pk=work_order.pk).update(
-        promise_at_risk=work_order.promise_at_risk, promise_risk_reason=work_order.promise_risk_reason,
-        version=F("version") + 1, updated_at=timezone.now(),
+        promise_at_risk=work_order.promise_at_risk,
+        promise_risk_reason=work_order.promise_risk_reason,
+        version=F("version") + 1,
+        updated_at=timezone.now(),
     )
     work_order.version += 1
-    _event(work_order, kind=EventKind.PROMISE, actor_label=actor_label, text=text,
-           data={"outcome": outcome, "planned_arrival": arrival.isoformat() if arrival else None,
-                 "reason": reason})
+    _event(
+        work_order,
+        kind=EventKind.PROMISE,
+        actor_label=actor_label,
+        text=text,
+        data={"outcome": outcome, "planned_arrival": arrival.isoformat() if arrival else None, "reason": reason},
+    )
     return outcome
 
 
@@ -390,7 +438,10 @@ def _fresh_position(technician: Technician, *, now: dt.datetime) -> tuple[Locati
 
 
 def technician_positions(
-    technicians: list[Technician], *, now: dt.datetime, heading_to: int | None = None,
+    technicians: list[Technician],
+    *,
+    now: dt.datetime,
+    heading_to: int | None = None,
 ) -> dict[int, tuple[Location, str]]:
     """Where each technician is now, and how we know: ``position`` (a fresh report from the
     phone), ``on_site`` (the job they are at), ``last_job`` (the job they finished last today),
@@ -402,12 +453,14 @@ def technician_positions(
     """
     since = now - JOB_POSITION_FOR
     located = WorkOrder.objects.filter(
-        site__latitude__isnull=False, site__longitude__isnull=False,
+        site__latitude__isnull=False,
+        site__longitude__isnull=False,
     ).exclude(pk=heading_to or 0)
     # Per technician: (at that job now, when it last changed, where), a job in progress first.
     at_job: dict[int, tuple[bool, dt.datetime, Location]] = {}
     for technician_id, status, changed_at, lat, lon in located.filter(
-        technician_id__in=[t.pk for t in technicians], status__in=(Status.ON_SITE, Status.COMPLETED),
+        technician_id__in=[t.pk for t in technicians],
+        status__in=(Status.ON_SITE, Status.COMPLETED),
         updated_at__gte=since,
     ).values_list("technician_id", "status", "updated_at", "site__latitude", "site__longitude"):
         rank = (status == Status.ON_SITE, changed_at)
@@ -427,7 +480,8 @@ def technician_positions(
     if need:
         planned: dict[int, tuple[dt.datetime, Location]] = {}
         for technician_id, arrival, lat, lon in located.filter(
-            technician_id__in=need, status__in=(Status.SCHEDULED, Status.EN_ROUTE),
+            technician_id__in=need,
+            status__in=(Status.SCHEDULED, Status.EN_ROUTE),
             planned_arrival__range=(since, now),
         ).values_list("technician_id", "planned_arrival", "site__latitude", "site__longitude"):
             if technician_id is None or arrival is None or lat is None or lon is None:
@@ -452,7 +506,8 @@ def work_order_eta_minutes(work_order: WorkOrder, *, now: dt.datetime) -> int | 
         return None
     return travel_minutes(
         technician_origin(technician, now=now, heading_to=work_order.pk),
-        Location(site.latitude, site.longitude), at=now,
+        Location(site.latitude, site.longitude),
+        at=now,
     )
 
 
@@ -533,8 +588,7 @@ def work_order_assign(
     work_order.planned_arrival = planned_arrival
     work_order.route_position = route_position
     work_order.version += 1
-    fields = ["status", "technician", "scheduled_day", "planned_arrival", "route_position", "version",
-              "updated_at"]
+    fields = ["status", "technician", "scheduled_day", "planned_arrival", "route_position", "version", "updated_at"]
     if told:
         work_order.logged_arrival = planned_arrival
         fields.append("logged_arrival")
@@ -547,31 +601,59 @@ def work_order_assign(
     work_order.save(update_fields=fields)
     routes_touch([technician.pk, previous.pk if previous else None])
     arrival = timezone.localtime(planned_arrival).strftime("%H:%M")
-    data = {"technician_id": technician.pk, "planned_arrival": planned_arrival.isoformat(),
-            "explanation": explanation or {}, "reason": reason}
+    data = {
+        "technician_id": technician.pk,
+        "planned_arrival": planned_arrival.isoformat(),
+        "explanation": explanation or {},
+        "reason": reason,
+    }
     if first:
-        _event(work_order, kind=EventKind.ASSIGNED, actor=actor, actor_label=actor_label,
-               text=text or f"Assigned to {technician}, arriving {arrival}"
-               + (f" ({reason})" if reason else ""),
-               from_status=from_status, to_status=work_order.status, data=data)
+        _event(
+            work_order,
+            kind=EventKind.ASSIGNED,
+            actor=actor,
+            actor_label=actor_label,
+            text=text or f"Assigned to {technician}, arriving {arrival}" + (f" ({reason})" if reason else ""),
+            from_status=from_status,
+            to_status=work_order.status,
+            data=data,
+        )
     elif told and previous is not None:
-        _event(work_order, kind=EventKind.MOVED, actor=actor, actor_label=actor_label,
-               text=text or _moved_text(reason or actor_label, (previous, logged), (technician, planned_arrival)),
-               data={**data, "previous_technician_id": previous.pk,
-                     "previous_arrival": logged.isoformat() if logged else None})
+        _event(
+            work_order,
+            kind=EventKind.MOVED,
+            actor=actor,
+            actor_label=actor_label,
+            text=text or _moved_text(reason or actor_label, (previous, logged), (technician, planned_arrival)),
+            data={
+                **data,
+                "previous_technician_id": previous.pk,
+                "previous_arrival": logged.isoformat() if logged else None,
+            },
+        )
     if work_order.promised_start is None:
         if work_order.window_start is not None and work_order.window_end is not None:
             window = (work_order.window_start, work_order.window_end)
         else:
             window = promise_window_for(planned_arrival)
-        work_order_promise(work_order=work_order, start=window[0], end=window[1], actor=actor,
-                           actor_label=actor_label, reason=reason or "first planned visit")
-        work_order_promise_check(work_order=work_order, arrival=planned_arrival,
-                                 reason=reason or "the customer's own window cannot be met",
-                                 actor_label=actor_label)
+        work_order_promise(
+            work_order=work_order,
+            start=window[0],
+            end=window[1],
+            actor=actor,
+            actor_label=actor_label,
+            reason=reason or "first planned visit",
+        )
+        work_order_promise_check(
+            work_order=work_order,
+            arrival=planned_arrival,
+            reason=reason or "the customer's own window cannot be met",
+            actor_label=actor_label,
+        )
     else:
-        work_order_promise_check(work_order=work_order, arrival=planned_arrival,
-                                 reason=reason or actor_label, actor_label=actor_label)
+        work_order_promise_check(
+            work_order=work_order, arrival=planned_arrival, reason=reason or actor_label, actor_label=actor_label
+        )
     return work_order
 
 
@@ -609,9 +691,7 @@ def work_order_technician_event(
     if timezone.is_naive(device_time):
         raise ValidationFailed("device_time must include a UTC offset")
     technicians_lock([technician.pk])
-    previous = WorkOrderEvent.objects.filter(client_event_id=client_event_id).select_related(
-        "work_order"
-    ).first()
+    previous = WorkOrderEvent.objects.filter(client_event_id=client_event_id).select_related("work_order").first()
     if previous is not None:
         if previous.work_order_id != work_order_id or previous.data.get("action") != action:
             raise ValidationFailed(
@@ -628,7 +708,9 @@ def work_order_technician_event(
         )
     last_tap = (
         WorkOrderEvent.objects.filter(work_order_id=work_order_id, device_time__isnull=False)
-        .order_by("-device_time").values_list("device_time", flat=True).first()
+        .order_by("-device_time")
+        .values_list("device_time", flat=True)
+        .first()
     )
     if last_tap is not None and device_time < last_tap:
         raise ValidationFailed(
@@ -664,8 +746,13 @@ def work_order_technician_event(
         text=text,
         hold_reason=text,
         follow_up_on=follow_up,
-        data={"action": action, "latitude": latitude, "longitude": longitude,
-              "device_time": device_time.isoformat(), "reason": reason},
+        data={
+            "action": action,
+            "latitude": latitude,
+            "longitude": longitude,
+            "device_time": device_time.isoformat(),
+            "reason": reason,
+        },
     )
     return work_order, False
 
@@ -678,9 +765,7 @@ COULD_NOT_COMPLETE_REASONS = {
 }
 
 
-def technician_report_location(
-    *, technician: Technician, latitude: float, longitude: float, at: dt.datetime
-) -> None:
+def technician_report_location(*, technician: Technician, latitude: float, longitude: float, at: dt.datetime) -> None:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise ValidationFailed("Location out of range", extra={"latitude": latitude, "longitude": longitude})
     technician.last_latitude = latitude
@@ -690,7 +775,7 @@ def technician_report_location(
 
 
 def _moved_text(reason: str, before: tuple[object, dt.datetime | None], after: tuple[object, dt.datetime]) -> str:
-    """"re-plan: 张伟 20:27 → 王磊 20:31": who and when, before and after."""
+    """ "re-plan: 张伟 20:27 → 王磊 20:31": who and when, before and after."""
     when = timezone.localtime(before[1]).strftime("%H:%M") if before[1] else "--:--"
     return f"{reason}: {before[0]} {when} → {after[0]} {timezone.localtime(after[1]):%H:%M}"
 
@@ -724,13 +809,28 @@ def work_orders_retime(*, changes: list[Retiming]) -> list[int]:
         return []
     ops = connection.ops
     table = ops.quote_name(WorkOrder._meta.db_table)
-    column = {name: ops.quote_name(WorkOrder._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
-              for name in ("id", "route_position", "planned_arrival", "scheduled_day", "updated_at",
-                           "status", "version", "logged_arrival")}
+    column = {
+        name: ops.quote_name(WorkOrder._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
+        for name in (
+            "id",
+            "route_position",
+            "planned_arrival",
+            "scheduled_day",
+            "updated_at",
+            "status",
+            "version",
+            "logged_arrival",
+        )
+    }
     params: list[Any] = [ops.adapt_datetimefield_value(timezone.now())]
     for work_order_id, position, arrival, version in changes:
-        params += [work_order_id, position, ops.adapt_datetimefield_value(arrival),
-                   ops.adapt_datefield_value(timezone.localtime(arrival).date()), version]
+        params += [
+            work_order_id,
+            position,
+            ops.adapt_datetimefield_value(arrival),
+            ops.adapt_datefield_value(timezone.localtime(arrival).date()),
+            version,
+        ]
     params += [Status.SCHEDULED.value, Status.EN_ROUTE.value]
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(changes))
     sql = (
@@ -760,26 +860,52 @@ def work_orders_retime_record(*, work_order_ids: list[int], reason: str, actor_l
     flips: list[int] = []
     for pk, name, logged, arrival, promised_start, promised_end, at_risk in WorkOrder.objects.filter(
         pk__in=work_order_ids,
-    ).values_list("pk", "technician__name", "logged_arrival", "planned_arrival", "promised_start",
-                  "promised_end", "promise_at_risk"):
+    ).values_list(
+        "pk",
+        "technician__name",
+        "logged_arrival",
+        "planned_arrival",
+        "promised_start",
+        "promised_end",
+        "promise_at_risk",
+    ):
         if arrival is None:
             continue
         if _moved_enough(logged, arrival):
-            moved.append((pk, _moved_text(reason, (name, logged), (name, arrival)),
-                          {"planned_arrival": arrival.isoformat(), "reason": reason,
-                           "previous_arrival": logged.isoformat() if logged else None}))
-        if promised_start is not None and promised_end is not None and at_risk == (
-                promised_start <= arrival <= promised_end):
+            moved.append(
+                (
+                    pk,
+                    _moved_text(reason, (name, logged), (name, arrival)),
+                    {
+                        "planned_arrival": arrival.isoformat(),
+                        "reason": reason,
+                        "previous_arrival": logged.isoformat() if logged else None,
+                    },
+                )
+            )
+        if (
+            promised_start is not None
+            and promised_end is not None
+            and at_risk == (promised_start <= arrival <= promised_end)
+        ):
             flips.append(pk)
     if moved:
-        technician_of = dict(WorkOrder.objects.filter(pk__in=[pk for pk, *_ in moved])
-                             .values_list("pk", "technician_id"))
-        work_order_events_bulk(kind=EventKind.MOVED, actor_label=actor_label, items=[
-            (pk, text, {**data, "technician_id": technician_of[pk]}) for pk, text, data in moved])
+        technician_of = dict(
+            WorkOrder.objects.filter(pk__in=[pk for pk, *_ in moved]).values_list("pk", "technician_id")
+        )
+        work_order_events_bulk(
+            kind=EventKind.MOVED,
+            actor_label=actor_label,
+            items=[(pk, text, {**data, "technician_id": technician_of[pk]}) for pk, text, data in moved],
+        )
         WorkOrder.objects.filter(pk__in=[pk for pk, *_ in moved]).update(logged_arrival=F("planned_arrival"))
     at_risk_now = []
     for work_order in WorkOrder.objects.filter(pk__in=flips).order_by("pk"):
-        if work_order_promise_check(work_order=work_order, arrival=work_order.planned_arrival, reason=reason,
-                                    actor_label=actor_label) == "promise_at_risk":
+        if (
+            work_order_promise_check(
+                work_order=work_order, arrival=work_order.planned_arrival, reason=reason, actor_label=actor_label
+            )
+            == "promise_at_risk"
+        ):
             at_risk_now.append(f"{work_order.reference}: {work_order.promise_risk_reason}")
     return at_risk_now

@@ -58,7 +58,7 @@ def allowed_actions(current: Status | str) -> list[str]:
     "Could not complete" is offered only once the technician is on the way or on site.
     """
     return [
-        name for name, target in TECHNICIAN_ACTIONS.items()
-        if can_transition(current, target)
-        and (name != "could_not_complete" or Status(current) in LOCKED_STATUSES)
+        name
+        for name, target in TECHNICIAN_ACTIONS.items()
+        if can_transition(current, target) and (name != "could_not_complete" or Status(current) in LOCKED_STATUSES)
     ]

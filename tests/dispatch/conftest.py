@@ -59,16 +59,17 @@ def lunch_problem() -> Problem:
     )
 
 
-def random_problem(
-    n_jobs: int, n_techs: int, *, seed: int = 1, lunch: bool = False, skills: bool = False
-) -> Problem:
+def random_problem(n_jobs: int, n_techs: int, *, seed: int = 1, lunch: bool = False, skills: bool = False) -> Problem:
     """A random day on a grid (minutes), for tests that need volume."""
     rng = random.Random(seed)
     pts = [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n_jobs + 1)]
     d = [[round(2 * ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5) for bx, by in pts] for ax, ay in pts]
     techs = [
         Technician(
-            f"t{k}", 0, 0, 540,
+            f"t{k}",
+            0,
+            0,
+            540,
             skills=frozenset({"gas"} if skills and k % 2 else set()),
             lunch=Break(180, 270, 30) if lunch else None,
         )
@@ -77,9 +78,13 @@ def random_problem(
     jobs = []
     for i in range(1, n_jobs + 1):
         a = rng.randrange(0, 400)
-        jobs.append(Job(
-            f"j{i}", i, rng.choice([15, 30, 45]),
-            windows=[(a, a + rng.choice([60, 120, 240]))],
-            skills=frozenset({"gas"} if skills and i % 5 == 0 else set()),
-        ))
+        jobs.append(
+            Job(
+                f"j{i}",
+                i,
+                rng.choice([15, 30, 45]),
+                windows=[(a, a + rng.choice([60, 120, 240]))],
+                skills=frozenset({"gas"} if skills and i % 5 == 0 else set()),
+            )
+        )
     return Problem(tuple(techs), tuple(jobs), d)

@@ -13,9 +13,7 @@ from dispatch.decompose import partition, subproblem
 from dispatch.explain import NEAREST, explain_plan
 
 
-def two_towns(
-    jobs_per_town: int = 30, techs_per_town: int = 4, *, seed: int = 3, skills: bool = False
-) -> Problem:
+def two_towns(jobs_per_town: int = 30, techs_per_town: int = 4, *, seed: int = 3, skills: bool = False) -> Problem:
     """Two towns 200 minutes apart; homes and jobs scattered inside each."""
     rng = random.Random(seed)
     points: list[tuple[float, float]] = []
@@ -25,15 +23,20 @@ def two_towns(
         for k in range(techs_per_town):
             points.append((cx + rng.uniform(-10, 10), rng.uniform(-10, 10)))
             gas = skills and k == 0
-            techs.append(Technician(f"{town}{k}", len(points) - 1, 0, 600,
-                                    skills=frozenset({"gas"} if gas else set())))
+            techs.append(Technician(f"{town}{k}", len(points) - 1, 0, 600, skills=frozenset({"gas"} if gas else set())))
         for i in range(jobs_per_town):
             points.append((cx + rng.uniform(-15, 15), rng.uniform(-15, 15)))
             a = rng.randrange(0, 360)
-            jobs.append(Job(f"{town}-job{i}", len(points) - 1, 20, windows=[(a, a + 180)],
-                            skills=frozenset({"gas"} if skills and i % 6 == 0 else set())))
-    d = [[round(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5) for bx, by in points]
-         for ax, ay in points]
+            jobs.append(
+                Job(
+                    f"{town}-job{i}",
+                    len(points) - 1,
+                    20,
+                    windows=[(a, a + 180)],
+                    skills=frozenset({"gas"} if skills and i % 6 == 0 else set()),
+                )
+            )
+    d = [[round(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5) for bx, by in points] for ax, ay in points]
     return Problem(tuple(techs), tuple(jobs), d)
 
 
@@ -116,8 +119,7 @@ def test_an_overloaded_area_hands_its_surplus_to_the_next_area(
     # East, 200 minutes away: four technicians with one short job each.
     points = [(0.0, 0.0)] + [(float(i), 1.0) for i in range(8)]
     points += [(200.0 + k, 0.0) for k in range(4)] + [(200.0 + k, 2.0) for k in range(4)]
-    d = [[round(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5) for bx, by in points]
-         for ax, ay in points]
+    d = [[round(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5) for bx, by in points] for ax, ay in points]
     techs = [Technician("w0", 0, 0, 600)] + [Technician(f"e{k}", 9 + k, 0, 600) for k in range(4)]
     jobs = [Job(f"w-job{i}", 1 + i, 100) for i in range(8)]
     jobs += [Job(f"e-job{k}", 13 + k, 20) for k in range(4)]
@@ -127,8 +129,7 @@ def test_an_overloaded_area_hands_its_surplus_to_the_next_area(
 
     assert check_plan(problem, plan) == []
     assert plan.unassigned == ()
-    by_east = [v.job_id for r in plan.routes if r.technician_id != "w0" for v in r.visits
-               if v.job_id.startswith("w")]
+    by_east = [v.job_id for r in plan.routes if r.technician_id != "w0" for v in r.visits if v.job_id.startswith("w")]
     assert len(by_east) >= 3
 
 

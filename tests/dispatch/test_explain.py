@@ -48,8 +48,9 @@ def test_reasons_name_skills_shift_and_choice() -> None:
 
 def test_late_arrival_reason() -> None:
     """A technician free from 11:20 cannot make a window closing at 11:25."""
-    p = make_problem([tech("near", 0), Technician("late", 0, 0, 480, available_from=200)],
-                     [Job("j", 1, 10, windows=[(0, 205)])])
+    p = make_problem(
+        [tech("near", 0), Technician("late", 0, 0, 480, available_from=200)], [Job("j", 1, 10, windows=[(0, 205)])]
+    )
     plan = solve(p, workers=1)
     late = next(c for c in plan.explanations["j"].candidates if c.technician_id == "late")
     assert late.reason == "would arrive 11:30, window ends 11:25"

@@ -38,8 +38,7 @@ def plan_of(problem: Problem, routes: dict[str, list[str]]) -> Plan:
 
 
 def test_picks_the_nearest_technician() -> None:
-    p = make_problem([tech("west", 0), tech("east", 7)],
-                     [Job("a", 1, 10), Job("b", 6, 10), Job("new", 5, 10)])
+    p = make_problem([tech("west", 0), tech("east", 7)], [Job("a", 1, 10), Job("b", 6, 10), Job("new", 5, 10)])
     plan = plan_of(p, {"west": ["a"], "east": ["b"]})
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "east"
@@ -68,8 +67,7 @@ def test_respects_skills_windows_and_max_jobs() -> None:
 
 
 def test_reports_full_technician_as_nearer_but_fully_booked() -> None:
-    p = make_problem([tech("near", 0, max_jobs=1), tech("far", 7)],
-                     [Job("busy", 1, 10), Job("new", 2, 10)])
+    p = make_problem([tech("near", 0, max_jobs=1), tech("far", 7)], [Job("busy", 1, 10), Job("new", 2, 10)])
     plan = plan_of(p, {"near": ["busy"]})
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "far"
@@ -90,8 +88,7 @@ def test_window_reason_names_arrival_and_window_end() -> None:
 
 def test_keeps_existing_windows() -> None:
     # Inserting before the tight job would make it late, so the job goes after it.
-    p = make_problem([tech("t", 0)],
-                     [Job("tight", 4, 10, windows=[(40, 45)]), Job("new", 1, 30)])
+    p = make_problem([tech("t", 0)], [Job("tight", 4, 10, windows=[(40, 45)]), Job("new", 1, 30)])
     plan = plan_of(p, {"t": ["tight"]})
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "t"
@@ -115,8 +112,9 @@ def test_respects_locked_first_stop() -> None:
 
 
 def test_respects_capacity() -> None:
-    p = make_problem([tech("small", 0, capacity=3), tech("big", 7)],
-                     [Job("a", 1, 10, demand=2), Job("new", 1, 10, demand=2)])
+    p = make_problem(
+        [tech("small", 0, capacity=3), tech("big", 7)], [Job("a", 1, 10, demand=2), Job("new", 1, 10, demand=2)]
+    )
     plan = plan_of(p, {"small": ["a"]})
     ins = insert_job(p, plan, "new")
     assert ins.technician_id == "big"
@@ -178,8 +176,11 @@ def test_reinserting_removed_jobs_keeps_plans_valid() -> None:
         rest = [p.job(v.job_id) for v in route.visits if v.job_id != victim]
         shorter = build_route(p, t, rest)
         assert shorter is not None
-        cut = replace(plan, routes=tuple(shorter if r is route else r for r in plan.routes),
-                      unassigned=plan.unassigned + (Unassigned(victim, "no_room", "x"),))
+        cut = replace(
+            plan,
+            routes=tuple(shorter if r is route else r for r in plan.routes),
+            unassigned=plan.unassigned + (Unassigned(victim, "no_room", "x"),),
+        )
         ins = insert_job(p, cut, victim)
         assert ins.technician_id is not None
         assert check_plan(p, apply_insertion(p, cut, ins)) == []
@@ -280,9 +281,10 @@ def test_insertion_score_is_the_change_of_the_plan_objective() -> None:
     from dispatch.insertion import _Evaluator
 
     p = random_problem(25, 3, seed=3)
-    jobs = [replace(j, ready=(k * 13) % 300 - 50, priority=k % 3,
-                    sla_deadline=250 + k if k % 4 == 0 else None)
-            for k, j in enumerate(p.jobs)]
+    jobs = [
+        replace(j, ready=(k * 13) % 300 - 50, priority=k % 3, sla_deadline=250 + k if k % 4 == 0 else None)
+        for k, j in enumerate(p.jobs)
+    ]
     p = replace(p, jobs=tuple(jobs))
     full = solve(p, time_limit_s=1.0, workers=1, explain=False)
     checked = 0
@@ -292,18 +294,17 @@ def test_insertion_score_is_the_change_of_the_plan_objective() -> None:
             shorter = build_route(p, p.technician(route.technician_id), rest)
             if shorter is None:
                 continue
-            routes = tuple(shorter if r.technician_id == route.technician_id else r
-                           for r in full.routes)
+            routes = tuple(shorter if r.technician_id == route.technician_id else r for r in full.routes)
             base = Plan(routes, (*full.unassigned, Unassigned(visit.job_id, "no_room", "")), 0)
             base = replace(base, objective=plan_objective(p, base))
             ins = insert_job(p, base, visit.job_id)
             assert ins.technician_id is not None
             _, best = _Evaluator(p, base)._for_state(
-                p.job(visit.job_id), _Evaluator(p, base).state_of(ins.technician_id))
+                p.job(visit.job_id), _Evaluator(p, base).state_of(ins.technician_id)
+            )
             assert best is not None
             after = apply_insertion(p, base, ins)
             job = p.job(visit.job_id)
             assert best.score == after.objective - base.objective + p.drop_penalty(job)
             checked += 1
     assert checked >= 10
-

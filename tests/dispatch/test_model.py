@@ -55,16 +55,18 @@ def test_merged_start_windows_and_pins() -> None:
         ([tech("t")], [], [[0, -1], [1, 0]], "negative"),
         ([Technician("t", 0, 100, 50)], [], None, "before it starts"),
         ([tech("t")], [Job("j", 1, locked=True)], None, "locked but has no pinned"),
-        ([tech("t")], [Job("j", 1, windows=[(0, 10)], pinned_start=50)], None,
-         "outside its time windows"),
+        ([tech("t")], [Job("j", 1, windows=[(0, 10)], pinned_start=50)], None, "outside its time windows"),
         ([tech("t", lunch=Break(600, 700, 30))], [], None, "lunch break does not fit"),
         ([tech("t", lunch=Break(100, 50, 30))], [], None, "latest_start 50 is before"),
         ([Technician("t", 0, 0, 100, available_from=200)], [], None, "after the shift end"),
         ([tech("t")], [Job("j", 1, service=-5)], None, "service duration"),
         ([], [], None, "no technicians"),
-        ([tech("t")], [Job("a", 1, locked=True, pinned_technician_id="t"),
-                       Job("b", 2, locked=True, pinned_technician_id="t")], None,
-         "both locked"),
+        (
+            [tech("t")],
+            [Job("a", 1, locked=True, pinned_technician_id="t"), Job("b", 2, locked=True, pinned_technician_id="t")],
+            None,
+            "both locked",
+        ),
     ],
 )
 def test_validation_errors(

@@ -36,10 +36,8 @@ def one_route_plan(problem: Problem, tech_id: str, job_ids: list[str], **kw: int
 @pytest.fixture
 def simple() -> Problem:
     return make_problem(
-        [tech("t", 0, skills={"a"}, lunch=Break(100, 130, 30), max_jobs=3, capacity=5),
-         tech("u", 7)],
-        [Job("x", 1, 20, windows=[(0, 60)], demand=2), Job("y", 3, 20, skills={"a"}, demand=2),
-         Job("z", 5, 20)],
+        [tech("t", 0, skills={"a"}, lunch=Break(100, 130, 30), max_jobs=3, capacity=5), tech("u", 7)],
+        [Job("x", 1, 20, windows=[(0, 60)], demand=2), Job("y", 3, 20, skills={"a"}, demand=2), Job("z", 5, 20)],
     )
 
 
@@ -78,8 +76,7 @@ def test_catches_duplicate_job(simple: Problem) -> None:
 
 def test_catches_routed_and_unassigned(simple: Problem) -> None:
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
-    assert_caught(simple, replace(plan, unassigned=(Unassigned("x", "no_room", "r"),)),
-                  "both routed and unassigned")
+    assert_caught(simple, replace(plan, unassigned=(Unassigned("x", "no_room", "r"),)), "both routed and unassigned")
 
 
 def test_catches_unknown_ids(simple: Problem) -> None:
@@ -102,8 +99,7 @@ def test_catches_window_violation(simple: Problem) -> None:
 def test_catches_wrong_travel_and_arrival(simple: Problem) -> None:
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
     assert_caught(simple, with_visit(plan, 1, travel=5), "matrix says")
-    assert_caught(simple, with_visit(plan, 1, arrival=plan.routes[0].visits[1].arrival - 1),
-                  "arrival")
+    assert_caught(simple, with_visit(plan, 1, arrival=plan.routes[0].visits[1].arrival - 1), "arrival")
 
 
 def test_catches_service_too_short(simple: Problem) -> None:
@@ -114,12 +110,12 @@ def test_catches_service_too_short(simple: Problem) -> None:
 
 def test_catches_shift_overrun(simple: Problem) -> None:
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
-    assert_caught(simple, with_route(plan, replace(plan.routes[0], end_time=999)),
-                  "after the shift end")
+    assert_caught(simple, with_route(plan, replace(plan.routes[0], end_time=999)), "after the shift end")
     early = replace(plan.routes[0], end_time=plan.routes[0].visits[-1].end)
     assert_caught(simple, with_route(plan, early), "cannot be before")
-    assert_caught(simple, with_route(plan, replace(plan.routes[0], start_time=-5)),
-                  "before the technician is available")
+    assert_caught(
+        simple, with_route(plan, replace(plan.routes[0], start_time=-5)), "before the technician is available"
+    )
 
 
 def test_catches_break_problems(simple: Problem) -> None:
@@ -133,8 +129,7 @@ def test_catches_break_problems(simple: Problem) -> None:
 
 
 def test_catches_pins(simple: Problem) -> None:
-    pinned = replace(simple, jobs=(replace(simple.jobs[0], pinned_technician_id="u"),)
-                     + simple.jobs[1:])
+    pinned = replace(simple, jobs=(replace(simple.jobs[0], pinned_technician_id="u"),) + simple.jobs[1:])
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
     assert_caught(pinned, plan, "pinned to 'u'")
     timed = replace(simple, jobs=(replace(simple.jobs[0], pinned_start=55),) + simple.jobs[1:])
@@ -142,16 +137,14 @@ def test_catches_pins(simple: Problem) -> None:
 
 
 def test_catches_lock_not_first(simple: Problem) -> None:
-    locked = replace(simple, jobs=simple.jobs[:2]
-                     + (replace(simple.jobs[2], locked=True, pinned_technician_id="t"),))
+    locked = replace(simple, jobs=simple.jobs[:2] + (replace(simple.jobs[2], locked=True, pinned_technician_id="t"),))
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
     assert_caught(locked, plan, "not the first stop")
 
 
 def test_catches_max_jobs_and_capacity(simple: Problem) -> None:
     plan = one_route_plan(simple, "t", ["x", "y", "z"])
-    tight = replace(simple, technicians=(replace(simple.technicians[0], max_jobs=2, capacity=3),
-                                         simple.technicians[1]))
+    tight = replace(simple, technicians=(replace(simple.technicians[0], max_jobs=2, capacity=3), simple.technicians[1]))
     assert_caught(tight, plan, "exceed max_jobs")
     assert_caught(tight, plan, "exceeds capacity")
 
@@ -174,8 +167,7 @@ def test_objective_counts_travel_penalties_and_lateness() -> None:
 
 
 def test_objective_counts_waiting_from_ready_or_time_zero() -> None:
-    p = make_problem([tech("t", 0)], [Job("a", 2, 10, priority=1, ready=-30),
-                                      Job("b", 3, 10, ready=50)])
+    p = make_problem([tech("t", 0)], [Job("a", 2, 10, priority=1, ready=-30), Job("b", 3, 10, ready=50)])
     plan = one_route_plan(p, "t", ["a", "b"])
     # travel 0->2->3->0 = 60; "a" starts at 20, waiting counted from 0 (not -30) at
     # 0.1 x 2 per minute: 4; "b" starts at 40, before it was ready: nothing.
@@ -191,8 +183,7 @@ def test_objective_counts_promised_window_steeply() -> None:
 
 
 def test_objective_counts_broken_promises() -> None:
-    p = make_problem([tech("t", 0), tech("u", 7)],
-                     [Job("a", 1, 10, promised_technician_id="u")])
+    p = make_problem([tech("t", 0), tech("u", 7)], [Job("a", 1, 10, promised_technician_id="u")])
     plan = one_route_plan(p, "t", ["a"])
     assert plan.objective == 20 + p.broken_promise_penalty()
 

@@ -100,8 +100,7 @@ def test_second_window_is_used_when_first_is_unreachable() -> None:
 def test_windows_drive_the_order() -> None:
     p = make_problem(
         [tech("t", 0)],
-        [Job("far_first", 6, 10, windows=[(0, 70)]),
-         Job("near_later", 1, 10, windows=[(200, 300)])],
+        [Job("far_first", 6, 10, windows=[(0, 70)]), Job("near_later", 1, 10, windows=[(200, 300)])],
     )
     route = planned(p).route_of("t")
     assert route is not None
@@ -132,8 +131,7 @@ def test_lunch_break_can_make_a_job_unplannable() -> None:
 
 
 def test_pinned_technician_is_respected() -> None:
-    p = make_problem([tech("near", 0), tech("far", 7)],
-                     [Job("j", 1, 10, pinned_technician_id="far")])
+    p = make_problem([tech("near", 0), tech("far", 7)], [Job("j", 1, 10, pinned_technician_id="far")])
     assert tech_of(planned(p), "j") == "far"
 
 
@@ -145,8 +143,7 @@ def test_pinned_start_is_respected() -> None:
 
 
 def test_pin_to_unskilled_technician_is_reported() -> None:
-    p = make_problem([tech("a"), tech("b", skills={"x"})],
-                     [Job("j", 1, 10, skills={"x"}, pinned_technician_id="a")])
+    p = make_problem([tech("a"), tech("b", skills={"x"})], [Job("j", 1, 10, skills={"x"}, pinned_technician_id="a")])
     entry = planned(p).unassigned_of("j")
     assert entry is not None
     assert entry.code == "pin_conflict"
@@ -204,8 +201,7 @@ def test_job_outside_every_shift_is_reported_infeasible() -> None:
 
 
 def test_available_from_delays_the_start() -> None:
-    p = make_problem([Technician("a", 3, 0, 480, end_node=0, available_from=200)],
-                     [Job("j", 4, 10)])
+    p = make_problem([Technician("a", 3, 0, 480, end_node=0, available_from=200)], [Job("j", 4, 10)])
     route = planned(p).route_of("a")
     assert route is not None
     assert route.start_time >= 200
@@ -241,8 +237,7 @@ def test_sla_deadline_reorders_jobs() -> None:
 
 
 def test_promised_technician_is_kept_when_cheap_to_keep() -> None:
-    p = make_problem([tech("a", 0), tech("b", 3)],
-                     [Job("j", 2, 10, promised_technician_id="a")])
+    p = make_problem([tech("a", 0), tech("b", 3)], [Job("j", 2, 10, promised_technician_id="a")])
     assert tech_of(planned(p), "j") == "a"
 
 
@@ -258,8 +253,7 @@ def test_urgent_job_goes_to_the_technician_who_arrives_soonest() -> None:
     # travel, serves at 210. "free" is idle at node 1: 40 more travel, serves at 20.
     # Travel alone picks "near"; at 0.5 per minute of waiting (urgent: 0.1 x 5), 190
     # minutes sooner are worth far more than 20 minutes of driving.
-    jobs = [Job("long", 2, 200, pinned_technician_id="near", pinned_start=0),
-            Job("urgent", 3, 30, priority=4, ready=0)]
+    jobs = [Job("long", 2, 200, pinned_technician_id="near", pinned_start=0), Job("urgent", 3, 30, priority=4, ready=0)]
     techs = [tech("near", 2), tech("free", 1)]
     assert tech_of(planned(make_problem(techs, jobs)), "urgent") == "free"
     driving_only = make_problem(techs, jobs, weights=Weights(waiting=0))
@@ -286,16 +280,18 @@ def test_fitting_promised_window_is_kept_even_when_breaking_it_saves_travel() ->
     # node 1; serving it with "b" at 20 and driving on to "c" saves 1,600 of travel
     # (no trip back to node 1) for 80 minutes early: worth it at the old 10 per minute,
     # not at the default (a 60th of the drop penalty per minute).
-    jobs = [Job("b", 1, 10, windows=[(0, 30)]), Job("c", 5, 10, windows=[(60, 70)]),
-            Job("a", 1, 10, promised_window=TimeWindow(100, 130))]
+    jobs = [
+        Job("b", 1, 10, windows=[(0, 30)]),
+        Job("c", 5, 10, windows=[(60, 70)]),
+        Job("a", 1, 10, promised_window=TimeWindow(100, 130)),
+    ]
     techs = [Technician("t", 0, 0, 480, end_node=5)]
     costs = [[20 * x for x in row] for row in line_matrix()]
     p = Problem(tuple(techs), tuple(jobs), line_matrix(), costs=costs)
     visit = planned(p).assignment_of("a")
     assert visit is not None
     assert 100 <= visit[1].start <= 130
-    weak = Problem(tuple(techs), tuple(jobs), line_matrix(), costs=costs,
-                   weights=Weights(promise_window=10))
+    weak = Problem(tuple(techs), tuple(jobs), line_matrix(), costs=costs, weights=Weights(promise_window=10))
     found = planned(weak).assignment_of("a")
     assert found is not None
     assert found[1].start < 100
@@ -307,8 +303,7 @@ def test_objective_with_waiting_matches_the_plan_objective() -> None:
     for k, j in enumerate(p.jobs):
         deadline = 200 + 10 * k if k % 3 == 0 else None
         promised = TimeWindow(j.windows[0].start, j.windows[0].start + 60) if k % 7 == 0 else None
-        jobs.append(replace(j, ready=k * 7 - 60, priority=k % 4, sla_deadline=deadline,
-                            promised_window=promised))
+        jobs.append(replace(j, ready=k * 7 - 60, priority=k % 4, sla_deadline=deadline, promised_window=promised))
     p = replace(p, jobs=tuple(jobs))
     plan = solve(p, time_limit_s=3.0, workers=1)
     assert check_plan(p, plan) == []
@@ -316,7 +311,8 @@ def test_objective_with_waiting_matches_the_plan_objective() -> None:
     no_waiting = replace(p, weights=Weights(waiting=0))
     waited = sum(
         round(p.waiting_weight(p.job(v.job_id)) * max(0, v.start - max(0, p.job(v.job_id).ready)))
-        for r in plan.routes for v in r.visits
+        for r in plan.routes
+        for v in r.visits
     )
     assert waited > 0
     assert plan.objective == plan_objective(no_waiting, plan) + waited
@@ -347,11 +343,13 @@ def test_warm_start_is_at_least_as_good_as_initial() -> None:
 
 
 def test_warm_start_from_a_bad_plan_improves_it() -> None:
-    p = make_problem([tech("west", 0), tech("east", 7)],
-                     [Job("j1", 1, 10), Job("j6", 6, 10)])
-    crossed = planned(make_problem([tech("west", 0), tech("east", 7)],
-                                   [Job("j1", 1, 10, pinned_technician_id="east"),
-                                    Job("j6", 6, 10, pinned_technician_id="west")]))
+    p = make_problem([tech("west", 0), tech("east", 7)], [Job("j1", 1, 10), Job("j6", 6, 10)])
+    crossed = planned(
+        make_problem(
+            [tech("west", 0), tech("east", 7)],
+            [Job("j1", 1, 10, pinned_technician_id="east"), Job("j6", 6, 10, pinned_technician_id="west")],
+        )
+    )
     better = planned(p, initial=crossed)
     assert better.objective < crossed.objective
     assert tech_of(better, "j1") == "west"
@@ -397,8 +395,7 @@ def test_a_big_day_gets_a_first_plan_early_and_never_ends_worse(monkeypatch) -> 
     assert check_plan(p, plan) == []
     first = [m for m in messages if m.startswith("first plan: cost ")]
     assert len(first) == 1
-    assert messages.index(first[0]) < messages.index(
-        next(m for m in messages if m.startswith("worker 0: objective")))
+    assert messages.index(first[0]) < messages.index(next(m for m in messages if m.startswith("worker 0: objective")))
     # A day with nothing planned yet (the server's first re-plan passes its empty plan) too.
     nothing = Plan((), tuple(Unassigned(j.id, "unplanned", "new") for j in p.jobs), 0)
     again: list[str] = []

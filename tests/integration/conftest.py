@@ -35,8 +35,14 @@ def _missing_services() -> list[str]:
 
         db = settings.DATABASES["default"]
         try:
-            psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
-                            dbname="postgres", connect_timeout=3).close()
+            psycopg.connect(
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db["PASSWORD"],
+                dbname="postgres",
+                connect_timeout=3,
+            ).close()
         except psycopg.Error as exc:
             problems.append(f"PostgreSQL is not reachable: {exc}")
     if not settings.REDIS_URL:
@@ -92,9 +98,25 @@ def celery_worker(queue: str, *, pool: tuple[str, ...], env: dict[str, str], log
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "server.config.celery_app", "worker", "-Q", queue, *pool,
-             "--loglevel", "INFO", "-n", f"{queue}@%h"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "server.config.celery_app",
+                "worker",
+                "-Q",
+                queue,
+                *pool,
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"{queue}@%h",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 60
@@ -126,8 +148,12 @@ def celery_worker_process(real_services, django_db_setup, django_db_blocker, tmp
     app.conf.task_always_eager = False
     set_task_routes(app, {name: {"queue": queue} for name in settings.CELERY_TASK_ROUTES})
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {"CELERY_QUEUE": queue, "CELERY_REPLAN_QUEUE": queue, "SMS_PROVIDER": "console",
-           "DISPATCH_REPLAN_SECONDS": "1"}
+    env = {
+        "CELERY_QUEUE": queue,
+        "CELERY_REPLAN_QUEUE": queue,
+        "SMS_PROVIDER": "console",
+        "DISPATCH_REPLAN_SECONDS": "1",
+    }
     with celery_worker(queue, pool=("--pool", "solo", "--concurrency", "1"), env=env, log=log) as process:
         yield {"process": process, "queue": queue, "log": log}
 

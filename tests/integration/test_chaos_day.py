@@ -38,16 +38,25 @@ def crowd(settings, celery_worker_process):
     settings.DISPATCH_REPLAN_DEBOUNCE_SECONDS = 1
     rng = random.Random(8)
     technicians = [
-        factories.technician(name=f"技师{i}", username=f"tech{i}", lat=31.15 + rng.random() * 0.2,
-                             lon=121.35 + rng.random() * 0.3, skills=("water_purifier", "hvac"))
+        factories.technician(
+            name=f"技师{i}",
+            username=f"tech{i}",
+            lat=31.15 + rng.random() * 0.2,
+            lon=121.35 + rng.random() * 0.3,
+            skills=("water_purifier", "hvac"),
+        )
         for i in range(8)
     ]
     phones = []
     for i in range(170):
         phone = f"+86139{i:08d}"
         customer = Customer.objects.create(name=f"客户{i}", phone=phone)
-        Site.objects.create(customer=customer, address=f"上海市{i}号", latitude=31.15 + rng.random() * 0.2,
-                            longitude=121.35 + rng.random() * 0.3)
+        Site.objects.create(
+            customer=customer,
+            address=f"上海市{i}号",
+            latitude=31.15 + rng.random() * 0.2,
+            longitude=121.35 + rng.random() * 0.3,
+        )
         phones.append(phone)
     # 170 known customers, 10 of whom call twice (the second call joins the open order), and 20
     # unknown numbers (an order flagged for review).
@@ -70,9 +79,11 @@ def test_a_day_of_chaos(crowd, live_server):
     staff = factories.staff()
 
     def call(n: int) -> None:
-        status, body = post(live_server.url + "/webhooks/cti/call",
-                            {"call_id": f"chaos-{n}", "caller": crowd["callers"][n], "called": "4008001234",
-                             "reason": "净水器漏水"}, {"X-Fixroute-Token": TOKEN})
+        status, body = post(
+            live_server.url + "/webhooks/cti/call",
+            {"call_id": f"chaos-{n}", "caller": crowd["callers"][n], "called": "4008001234", "reason": "净水器漏水"},
+            {"X-Fixroute-Token": TOKEN},
+        )
         outcomes["calls"].append((n, status, body))
 
     def technicians_tap() -> None:
@@ -80,8 +91,11 @@ def test_a_day_of_chaos(crowd, live_server):
         while not stop.is_set():
             technician = rng.choice(crowd["technicians"])
             technician = Technician.objects.get(pk=technician.pk)
-            mine = list(WorkOrder.objects.filter(technician=technician, status__in=[
-                Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE]).order_by("route_position"))
+            mine = list(
+                WorkOrder.objects.filter(
+                    technician=technician, status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE]
+                ).order_by("route_position")
+            )
             if not mine:
                 continue
             order = mine[0]
@@ -89,28 +103,31 @@ def test_a_day_of_chaos(crowd, live_server):
             seq += 1
             try:
                 wo_services.work_order_technician_event(
-                    technician=technician, client_event_id=f"tap-{technician.pk}-{seq}", work_order_id=order.pk,
-                    action=action, device_time=timezone.now())
+                    technician=technician,
+                    client_event_id=f"tap-{technician.pk}-{seq}",
+                    work_order_id=order.pk,
+                    action=action,
+                    device_time=timezone.now(),
+                )
                 outcomes["taps"].append(("ok", order.pk, action))
             except ApplicationError as refused:
                 outcomes["taps"].append((refused.code, order.pk, action))
 
     def staff_change() -> None:
         while not stop.is_set():
-            open_orders = list(WorkOrder.objects.filter(status__in=[Status.NEW, Status.SCHEDULED])
-                               .values_list("pk", flat=True)[:60])
+            open_orders = list(
+                WorkOrder.objects.filter(status__in=[Status.NEW, Status.SCHEDULED]).values_list("pk", flat=True)[:60]
+            )
             if not open_orders:
                 continue
             order_id = rng.choice(open_orders)
             try:
                 if rng.random() < 0.4:
-                    changes.work_order_cancel(work_order_id=order_id, reason="chaos: customer fixed it",
-                                              actor=staff)
+                    changes.work_order_cancel(work_order_id=order_id, reason="chaos: customer fixed it", actor=staff)
                     outcomes["staff"].append(("cancel", order_id))
                 else:
                     technician = rng.choice(crowd["technicians"])
-                    changes.work_order_assign_by_hand(work_order_id=order_id, technician_id=technician.pk,
-                                                      actor=staff)
+                    changes.work_order_assign_by_hand(work_order_id=order_id, technician_id=technician.pk, actor=staff)
                     outcomes["staff"].append(("assign", order_id))
             except ApplicationError as refused:
                 outcomes["staff"].append((refused.code, order_id))
@@ -120,8 +137,9 @@ def test_a_day_of_chaos(crowd, live_server):
             summary = services.day_replan(time_limit_s=1.0, workers=1)
             outcomes["replans"].append((summary.violations, len(summary.stale), summary.inconsistencies))
 
-    background = [threading.Thread(target=_in_thread, args=(work,))
-                  for work in (technicians_tap, staff_change, replans)]
+    background = [
+        threading.Thread(target=_in_thread, args=(work,)) for work in (technicians_tap, staff_change, replans)
+    ]
     for thread in background:
         thread.start()
     try:
@@ -143,8 +161,9 @@ def test_a_day_of_chaos(crowd, live_server):
     assert outcomes["taps"]
     assert outcomes["staff"]
     no_500 = {code for code, *_ in outcomes["taps"] + outcomes["staff"]} - {"ok", "cancel", "assign"}
-    assert no_500 <= {"job_in_progress", "invalid_transition", "validation", "conflict", "forbidden",
-                      "not_found"}, no_500
+    assert no_500 <= {"job_in_progress", "invalid_transition", "validation", "conflict", "forbidden", "not_found"}, (
+        no_500
+    )
 
     routed = WorkOrder.objects.filter(status__in=[Status.SCHEDULED, Status.EN_ROUTE, Status.ON_SITE])
     for technician in crowd["technicians"]:
@@ -156,7 +175,8 @@ def test_a_day_of_chaos(crowd, live_server):
         assert len(positions) == len(set(positions)), f"{technician}: positions {positions}"
         for a, b in zip(planned, planned[1:], strict=False):
             assert a.planned_arrival + dt.timedelta(minutes=a.service_minutes) <= b.planned_arrival, (
-                f"{technician}: {a.reference} and {b.reference} overlap")
+                f"{technician}: {a.reference} and {b.reference} overlap"
+            )
 
     threshold = dt.timedelta(minutes=settings.PLAN_CHANGE_EVENT_MINUTES)
     for order in routed.filter(status=Status.SCHEDULED):

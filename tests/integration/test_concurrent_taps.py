@@ -27,9 +27,15 @@ def test_a_repeat_sent_while_the_first_tap_is_applied_is_a_duplicate(real_servic
     def tap() -> None:
         try:
             start.wait()
-            answers.append(wo_services.work_order_technician_event(
-                technician=zhang, client_event_id="same-tap", work_order_id=order.pk, action="on_my_way",
-                device_time=now)[1])
+            answers.append(
+                wo_services.work_order_technician_event(
+                    technician=zhang,
+                    client_event_id="same-tap",
+                    work_order_id=order.pk,
+                    action="on_my_way",
+                    device_time=now,
+                )[1]
+            )
         except Exception as error:  # noqa: BLE001 - the test reports every refusal
             answers.append(error)
         finally:

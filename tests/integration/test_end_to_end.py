@@ -42,12 +42,22 @@ def city(settings, celery_worker_process):
 
 def ring(live_server, call_sid: str) -> tuple[int, bytes]:
     url = live_server.url + "/webhooks/twilio/voice"
-    params = {"CallSid": call_sid, "AccountSid": "AC" + "0" * 32, "From": "+8613800138001",
-              "To": "+14155550100", "CallStatus": "ringing", "Direction": "inbound"}
+    params = {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+8613800138001",
+        "To": "+14155550100",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+    }
     request = urllib.request.Request(
-        url, data=urllib.parse.urlencode(params).encode(), method="POST",
-        headers={"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params),
-                 "Content-Type": "application/x-www-form-urlencoded"},
+        url,
+        data=urllib.parse.urlencode(params).encode(),
+        method="POST",
+        headers={
+            "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, params),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.read()
@@ -118,10 +128,16 @@ def test_the_same_call_and_the_same_tap_twice(city, live_server, technician_app,
     # The phone lost the answer and sends the same tap again: same client id, same event.
     client = ApiClient(live_server.url)
     client.token = client.login(username="zhang", password="pw-123456")["token"]
-    again = client.send_event({
-        "client_event_id": event.client_event_id, "work_order_id": order.pk, "action": "on_my_way",
-        "device_time": event.device_time.isoformat(), "latitude": PHONE_AT[0], "longitude": PHONE_AT[1],
-    })
+    again = client.send_event(
+        {
+            "client_event_id": event.client_event_id,
+            "work_order_id": order.pk,
+            "action": "on_my_way",
+            "device_time": event.device_time.isoformat(),
+            "latitude": PHONE_AT[0],
+            "longitude": PHONE_AT[1],
+        }
+    )
     assert again["duplicate"] is True
     wait_for(lambda: SmsMessage.objects.filter(status=SmsMessage.Status.SENT).exists(), what="the first SMS")
     time.sleep(1.0)  # give a wrongly queued second SMS the chance to show up

@@ -40,14 +40,11 @@ def replan_worker_process(real_services, django_db_setup, tmp_path_factory):
         app.conf.task_always_eager = saved[1]
 
 
-def test_a_replan_job_runs_on_the_replan_worker_with_both_solver_processes(
-    replan_worker_process, client, settings
-):
+def test_a_replan_job_runs_on_the_replan_worker_with_both_solver_processes(replan_worker_process, client, settings):
     settings.DISPATCH_BACKGROUND = "celery"
     seeded_day(n_orders=20)  # over 12 jobs: the solver runs its two-process portfolio
     client.force_login(factories.staff())
-    response = client.post("/api/scheduling/replan", {"time_limit_s": 3},
-                           content_type="application/json")
+    response = client.post("/api/scheduling/replan", {"time_limit_s": 3}, content_type="application/json")
     assert response.status_code == 202, response.content
     url = response.json()["url"]
     deadline = time.monotonic() + 60

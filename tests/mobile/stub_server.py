@@ -31,23 +31,42 @@ STATUSES = {
     "completed": ("Completed", []),
     "cancelled": ("Cancelled", []),
 }
-TRANSITIONS = {"on_my_way": ("scheduled", "en_route"), "arrived": ("en_route", "on_site"),
-               "done": ("on_site", "completed")}
+TRANSITIONS = {
+    "on_my_way": ("scheduled", "en_route"),
+    "arrived": ("en_route", "on_site"),
+    "done": ("on_site", "completed"),
+}
 
 
-def make_job(job_id: int, route_position: int, customer: str, address: str, arrival: str,
-             *, status: str = "scheduled", problem: str = "Boiler shows error E119",
-             equipment: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_job(
+    job_id: int,
+    route_position: int,
+    customer: str,
+    address: str,
+    arrival: str,
+    *,
+    status: str = "scheduled",
+    problem: str = "Boiler shows error E119",
+    equipment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     label, allowed = STATUSES[status]
     return {
-        "id": job_id, "reference": f"WO-{job_id:06d}", "status": status,
-        "status_label": label, "customer_name": customer, "customer_phone": "+33 6 12 34 56 78",
-        "address": address, "latitude": 48.85 + job_id / 1000, "longitude": 2.35,
-        "problem": problem, "priority": "normal", "equipment": equipment,
-        "planned_arrival": f"{DAY}T{arrival}:00+00:00", "route_position": route_position,
+        "id": job_id,
+        "reference": f"WO-{job_id:06d}",
+        "status": status,
+        "status_label": label,
+        "customer_name": customer,
+        "customer_phone": "+33 6 12 34 56 78",
+        "address": address,
+        "latitude": 48.85 + job_id / 1000,
+        "longitude": 2.35,
+        "problem": problem,
+        "priority": "normal",
+        "equipment": equipment,
+        "planned_arrival": f"{DAY}T{arrival}:00+00:00",
+        "route_position": route_position,
         "allowed_actions": list(allowed),
-        "history": [{"at": f"{DAY}T06:00:00+00:00", "kind": "scheduled",
-                     "text": "Planned by dispatch"}],
+        "history": [{"at": f"{DAY}T06:00:00+00:00", "kind": "scheduled", "text": "Planned by dispatch"}],
     }
 
 
@@ -55,11 +74,23 @@ def sample_jobs() -> list[dict[str, Any]]:
     """Three jobs; ids deliberately not in route order."""
     return [
         make_job(103, 3, "Boulangerie Martin", "12 rue de Rivoli, 75004 Paris", "14:30"),
-        make_job(101, 1, "Mme Dupont", "5 avenue Foch, 75116 Paris", "08:30",
-                 equipment={"type": "Gas boiler", "model": "Vaillant ecoTEC plus",
-                            "install_date": "2019-04-02"}),
-        make_job(102, 2, "Hôtel du Parc", "40 boulevard Haussmann, 75009 Paris", "10:15",
-                 problem="No hot water on floors 3-5", equipment=None),
+        make_job(
+            101,
+            1,
+            "Mme Dupont",
+            "5 avenue Foch, 75116 Paris",
+            "08:30",
+            equipment={"type": "Gas boiler", "model": "Vaillant ecoTEC plus", "install_date": "2019-04-02"},
+        ),
+        make_job(
+            102,
+            2,
+            "Hôtel du Parc",
+            "40 boulevard Haussmann, 75009 Paris",
+            "10:15",
+            problem="No hot water on floors 3-5",
+            equipment=None,
+        ),
     ]
 
 
@@ -73,14 +104,13 @@ class Received:
 
 @dataclass
 class StubServer:
-    jobs: dict[int, dict[str, Any]] = field(
-        default_factory=lambda: {j["id"]: j for j in sample_jobs()})
+    jobs: dict[int, dict[str, Any]] = field(default_factory=lambda: {j["id"]: j for j in sample_jobs()})
     requests: list[Received] = field(default_factory=list)
-    seen: dict[str, dict[str, Any]] = field(default_factory=dict)   # client id -> job
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id -> job
     event_faults: deque[tuple[str, int, str]] = field(default_factory=deque)
     jobs_status: int = 200
     event_delay_s: float = 0.0
-    gate: threading.Event = field(default_factory=threading.Event)   # set: events flow
+    gate: threading.Event = field(default_factory=threading.Event)  # set: events flow
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -102,14 +132,13 @@ class StubServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Nobody listens on the port any more (connection refused), until start()."""
-        self.gate.set()   # let held requests finish
+        self.gate.set()  # let held requests finish
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -134,8 +163,7 @@ class StubServer:
     def events(self) -> list[dict[str, Any]]:
         """Bodies of every POST /api/mobile/events received, resends included."""
         with self.lock:
-            return [r.body for r in self.requests
-                    if r.path == "/api/mobile/events" and r.body is not None]
+            return [r.body for r in self.requests if r.path == "/api/mobile/events" and r.body is not None]
 
     def requests_to(self, path: str) -> list[Received]:
         with self.lock:
@@ -143,8 +171,9 @@ class StubServer:
 
     # -- the API -----------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str],
-               body: dict[str, Any] | None) -> tuple[int, dict[str, Any] | None]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
+    ) -> tuple[int, dict[str, Any] | None]:
         """Returns (status, body); body None means: drop the connection, no answer."""
         with self.lock:
             self.requests.append(Received(method, path, headers, body))
@@ -158,8 +187,7 @@ class StubServer:
             if self.jobs_status != 200:
                 return self.jobs_status, {"message": "Jobs unavailable.", "extra": {}}
             with self.lock:
-                jobs = sorted(copy.deepcopy(list(self.jobs.values())),
-                              key=lambda j: j["route_position"])
+                jobs = sorted(copy.deepcopy(list(self.jobs.values())), key=lambda j: j["route_position"])
             return 200, {"technician": dict(TECHNICIAN), "day": DAY, "jobs": jobs}
         if (method, path) == ("POST", "/api/mobile/events"):
             return self._event(body or {})
@@ -171,8 +199,10 @@ class StubServer:
         self.gate.wait(timeout=30)
         fault = self.event_faults.popleft() if self.event_faults else None
         if fault and fault[0] == "status":
-            return fault[1], {"message": fault[2] or f"Stub error {fault[1]}",
-                              "extra": {"work_order_id": body.get("work_order_id")}}
+            return fault[1], {
+                "message": fault[2] or f"Stub error {fault[1]}",
+                "extra": {"work_order_id": body.get("work_order_id")},
+            }
         with self.lock:
             client_id = body.get("client_event_id")
             if client_id in self.seen:
@@ -182,13 +212,13 @@ class StubServer:
                 return 404, {"message": "Work order not found.", "extra": {}}
             source, target = TRANSITIONS.get(body.get("action"), (None, None))
             if job["status"] != source:
-                return 409, {"message": f"Cannot do '{body.get('action')}' on a job that is "
-                                        f"{job['status_label'].lower()}.",
-                             "extra": {"status": job["status"]}}
+                return 409, {
+                    "message": f"Cannot do '{body.get('action')}' on a job that is {job['status_label'].lower()}.",
+                    "extra": {"status": job["status"]},
+                }
             label, allowed = STATUSES[target]
             job.update(status=target, status_label=label, allowed_actions=list(allowed))
-            job["history"].append({"at": body.get("device_time"), "kind": target,
-                                   "text": f"{label} (by technician)"})
+            job["history"].append({"at": body.get("device_time"), "kind": target, "text": f"{label} (by technician)"})
             self.seen[client_id] = copy.deepcopy(job)
             answer = {"duplicate": False, "job": copy.deepcopy(job)}
         if fault and fault[0] == "drop":
@@ -216,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, answer = self.server_stub.handle(method, self.path, headers, body)
-        if answer is None:   # the response is "lost": close without a word
+        if answer is None:  # the response is "lost": close without a word
             self.close_connection = True
             return
         data = json.dumps(answer).encode()

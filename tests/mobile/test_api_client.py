@@ -14,8 +14,14 @@ import pytest
 from mobile.services.api_client import ApiClient, AuthError, RejectedError, TransientError
 from tests.mobile.stub_server import PASSWORD, TECHNICIAN, TOKEN, USERNAME, StubServer
 
-EVENT = {"client_event_id": "a" * 32, "work_order_id": 101, "action": "on_my_way",
-         "device_time": "2026-11-23T08:01:00+01:00", "latitude": 48.85, "longitude": 2.35}
+EVENT = {
+    "client_event_id": "a" * 32,
+    "work_order_id": 101,
+    "action": "on_my_way",
+    "device_time": "2026-11-23T08:01:00+01:00",
+    "latitude": 48.85,
+    "longitude": 2.35,
+}
 
 
 def test_login_returns_token_and_technician(stub):
@@ -78,7 +84,7 @@ def test_conflict_from_the_state_machine_is_rejected(stub):
 
 
 def test_refused_connection_is_transient():
-    with socket.socket() as s:      # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(TransientError, match="unreachable"):
@@ -89,7 +95,7 @@ def test_lost_response_is_transient(stub):
     stub.drop_event_responses()
     with pytest.raises(TransientError):
         ApiClient(stub.url, token=TOKEN).send_event(EVENT)
-    assert stub.seen[EVENT["client_event_id"]]["status"] == "en_route"   # it did happen
+    assert stub.seen[EVENT["client_event_id"]]["status"] == "en_route"  # it did happen
 
 
 def test_timeout_is_transient(stub):

@@ -66,8 +66,7 @@ def test_wrong_password_shows_server_message(technician_app, stub):
     assert phone.app.api.token is None
 
 
-def test_detail_shows_job_and_on_my_way_syncs_with_id_time_and_place(technician_app, stub,
-                                                                    ui):
+def test_detail_shows_job_and_on_my_way_syncs_with_id_time_and_place(technician_app, stub, ui):
     phone = technician_app(stub.url, location=HERE)
     phone.login(USERNAME, PASSWORD)
     phone.wait_for_jobs(3)
@@ -79,10 +78,13 @@ def test_detail_shows_job_and_on_my_way_syncs_with_id_time_and_place(technician_
     assert detail.phone == "+33 6 12 34 56 78"
     assert "Vaillant ecoTEC plus" in detail.ids.equipment.value
     assert "Planned by dispatch" in detail.ids.history.value
-    assert (detail.ids.btn_on_my_way.disabled, detail.ids.btn_arrived.disabled,
-            detail.ids.btn_done.disabled) == (False, True, True)
+    assert (detail.ids.btn_on_my_way.disabled, detail.ids.btn_arrived.disabled, detail.ids.btn_done.disabled) == (
+        False,
+        True,
+        True,
+    )
 
-    stub.hold_events()          # keep the request in flight while we look
+    stub.hold_events()  # keep the request in flight while we look
     phone.tap_action("on_my_way")
     # optimistic: shown en route at once, "Arrived" is next, the tap is in the outbox
     assert detail.status == "en_route"
@@ -112,8 +114,8 @@ def test_detail_shows_job_and_on_my_way_syncs_with_id_time_and_place(technician_
     done = detail.ids.btn_done
     arrived_px = ui.pixel(path, *arrived.to_window(arrived.x + 4, arrived.y + 4))
     done_px = ui.pixel(path, *done.to_window(done.x + 4, done.y + 4))
-    assert arrived_px[2] > 0.6 > arrived_px[0], arrived_px   # enabled: blue
-    assert _differs(arrived_px, done_px)                      # disabled: grey
+    assert arrived_px[2] > 0.6 > arrived_px[0], arrived_px  # enabled: blue
+    assert _differs(arrived_px, done_px)  # disabled: grey
 
 
 def test_lost_response_resend_reuses_client_event_id(technician_app, stub):
@@ -121,13 +123,13 @@ def test_lost_response_resend_reuses_client_event_id(technician_app, stub):
     phone.login(USERNAME, PASSWORD)
     phone.wait_for_jobs(3)
     phone.open_job(0)
-    stub.drop_event_responses()     # applied on the server, answer never arrives
+    stub.drop_event_responses()  # applied on the server, answer never arrives
 
     phone.tap_action("on_my_way")
     phone.wait_synced()
 
     first, resend = stub.events
-    assert first == resend          # same client id, same device time, same place
+    assert first == resend  # same client id, same device time, same place
     assert stub.seen[first["client_event_id"]]["status"] == "en_route"
     assert phone.detail.status == "en_route"
     assert phone.app.outbox.all() == []
@@ -138,18 +140,18 @@ def test_offline_taps_stay_queued_in_order_until_server_is_back(technician_app, 
     phone.login(USERNAME, PASSWORD)
     phone.wait_for_jobs(3)
     phone.open_job(1)
-    stub.stop()                                    # the phone loses the network
+    stub.stop()  # the phone loses the network
 
     phone.tap_action("on_my_way")
-    phone.tap_action("arrived")                    # enabled optimistically
+    phone.tap_action("arrived")  # enabled optimistically
     ui.wait_until(lambda: phone.app.sync.last_error, what="a failed send attempt")
-    ui.pump_for(0.5)                               # a retry or two, still offline
+    ui.pump_for(0.5)  # a retry or two, still offline
 
     pending = phone.app.outbox.pending()
     assert [e.action for e in pending] == ["on_my_way", "arrived"]
     assert pending[0].attempts >= 1
     assert "unreachable" in pending[0].last_error
-    assert phone.detail.status == "on_site"        # both taps shown optimistically
+    assert phone.detail.status == "on_site"  # both taps shown optimistically
     assert phone.detail.ids.pending_label.text == "Pending sync: 2 · offline, will retry"
     ui.screenshot("offline_detail")
     ui.tap(phone.detail.ids.back_button)
@@ -158,10 +160,9 @@ def test_offline_taps_stay_queued_in_order_until_server_is_back(technician_app, 
     assert rows[1].status_label == "On site"
     ui.screenshot("offline_list_pending")
 
-    stub.start()                                   # same port: the network is back
+    stub.start()  # same port: the network is back
     phone.wait_synced(timeout=15)
-    assert [(e["work_order_id"], e["action"]) for e in stub.events] == [
-        (102, "on_my_way"), (102, "arrived")]
+    assert [(e["work_order_id"], e["action"]) for e in stub.events] == [(102, "on_my_way"), (102, "arrived")]
     assert rows[1].note == ""
     assert rows[1].status_label == "On site"
     phone.open_job(1)
@@ -184,10 +185,13 @@ def test_server_errors_5xx_are_retried_with_the_same_id(technician_app, stub):
     assert phone.detail.status == "en_route"
 
 
-@pytest.mark.parametrize(("status", "message"), [
-    (409, "Job WO-000101 was cancelled by the dispatcher."),
-    (403, "This job is assigned to another technician."),
-])
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (409, "Job WO-000101 was cancelled by the dispatcher."),
+        (403, "This job is assigned to another technician."),
+    ],
+)
 def test_rejection_is_shown_and_kept(technician_app, stub, ui, status, message):
     phone = technician_app(stub.url)
     phone.login(USERNAME, PASSWORD)
@@ -215,7 +219,7 @@ def test_rejection_is_shown_and_kept(technician_app, stub, ui, status, message):
 
     ui.tap(detail.ids.dismiss_rejection)
     assert detail.rejection == ""
-    [row] = phone.app.outbox.all()        # read, but never deleted
+    [row] = phone.app.outbox.all()  # read, but never deleted
     assert row.state == "rejected"
     assert row.dismissed
 
@@ -227,7 +231,7 @@ def test_restart_skips_login_and_shows_cached_list_offline(technician_app, stub,
     ui.stop(phone.app)
     stub.stop()
 
-    again = technician_app(stub.url)              # same data dir: same phone
+    again = technician_app(stub.url)  # same data dir: same phone
     assert again.current == "jobs"
     assert [j["id"] for j in again.app.board.jobs] == [101, 102, 103]
     ui.wait_until(lambda: again.app.board.offline, what="the offline notice")
@@ -300,13 +304,12 @@ def test_button_dispatch_without_touch_respects_allowed_actions(technician_app, 
     phone.login(USERNAME, PASSWORD)
     phone.wait_for_jobs(3)
     phone.open_job(0)
-    phone.detail.ids.btn_done.dispatch("on_release")     # disabled button, forced
+    phone.detail.ids.btn_done.dispatch("on_release")  # disabled button, forced
     ui.frames(2)
     assert phone.app.outbox.all() == []
 
 
 def test_app_constructor_for_tests(tmp_path):
-    app = TechnicianApp(server_url="http://example.invalid:8000/", data_dir=str(tmp_path),
-                        location=HERE)
+    app = TechnicianApp(server_url="http://example.invalid:8000/", data_dir=str(tmp_path), location=HERE)
     assert app.server_url == "http://example.invalid:8000"
     assert app.location is HERE

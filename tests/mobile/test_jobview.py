@@ -14,15 +14,23 @@ from mobile.services.jobview import (
 )
 from mobile.services.outbox import OutboxEvent
 
-JOB = {"id": 5, "status": "scheduled", "status_label": "Scheduled",
-       "allowed_actions": ["on_my_way"], "history": []}
+JOB = {"id": 5, "status": "scheduled", "status_label": "Scheduled", "allowed_actions": ["on_my_way"], "history": []}
 
 
 def _event(action: str, job_id: int = 5, state: str = "pending", error: str = "") -> OutboxEvent:
-    return OutboxEvent(id=1, client_event_id="c" * 32, work_order_id=job_id, action=action,
-                       device_time="2026-11-23T08:00:00+00:00", latitude=None,
-                       longitude=None, state=state, attempts=0, last_error=error,
-                       dismissed=False)
+    return OutboxEvent(
+        id=1,
+        client_event_id="c" * 32,
+        work_order_id=job_id,
+        action=action,
+        device_time="2026-11-23T08:00:00+00:00",
+        latitude=None,
+        longitude=None,
+        state=state,
+        attempts=0,
+        last_error=error,
+        dismissed=False,
+    )
 
 
 def test_optimistic_table_is_the_documented_one():
@@ -35,8 +43,7 @@ def test_optimistic_table_is_the_documented_one():
 
 def test_pending_taps_apply_in_order_and_leave_the_server_copy_alone():
     [shown] = overlay([JOB], [_event("on_my_way"), _event("arrived")])
-    assert (shown["status"], shown["allowed_actions"], shown["_unsynced"]) == (
-        "on_site", ["done"], True)
+    assert (shown["status"], shown["allowed_actions"], shown["_unsynced"]) == ("on_site", ["done"], True)
     assert [h["kind"] for h in shown["history"]] == ["pending", "pending"]
     assert JOB["status"] == "scheduled"
     assert JOB["history"] == []
@@ -58,7 +65,7 @@ def test_rejections_are_flagged_not_applied():
 def test_local_time():
     iso = "2026-11-23T08:30:00+00:00"
     assert local_time(iso) == datetime.fromisoformat(iso).astimezone().strftime("%H:%M")
-    assert local_time("2026-11-23T08:30:00") == "08:30"     # naive: shown as is
+    assert local_time("2026-11-23T08:30:00") == "08:30"  # naive: shown as is
     assert local_time(None) == local_time("garbage") == ""
 
 
@@ -66,10 +73,10 @@ def test_equipment_and_history_text():
     assert equipment_text(None) == "-"
     assert equipment_text({"type": "Heat pump", "model": "", "install_date": None}) == "Heat pump"
     assert equipment_text({"type": "Boiler", "model": "X1", "install_date": "2020-01-31"}) == (
-        "Boiler X1 (installed 2020-01-31)")
+        "Boiler X1 (installed 2020-01-31)"
+    )
     assert history_text([]) == "No history yet."
-    assert history_text([{"at": "2026-11-23T08:30:00", "kind": "x", "text": "Planned"}]) == (
-        "23/11 08:30  Planned")
+    assert history_text([{"at": "2026-11-23T08:30:00", "kind": "x", "text": "Planned"}]) == ("23/11 08:30  Planned")
 
 
 def test_sync_status_text():

@@ -16,8 +16,7 @@ def test_events_come_out_in_the_order_they_went_in(tmp_path):
     box = _outbox(tmp_path)
     for job_id, action in [(2, "on_my_way"), (1, "on_my_way"), (2, "arrived")]:
         box.add(work_order_id=job_id, action=action)
-    assert [(e.work_order_id, e.action) for e in box.pending()] == [
-        (2, "on_my_way"), (1, "on_my_way"), (2, "arrived")]
+    assert [(e.work_order_id, e.action) for e in box.pending()] == [(2, "on_my_way"), (1, "on_my_way"), (2, "arrived")]
     head = box.next_pending()
     assert head is not None
     assert head.action == "on_my_way"
@@ -28,13 +27,17 @@ def test_events_come_out_in_the_order_they_went_in(tmp_path):
 
 
 def test_new_event_has_device_id_time_and_place(tmp_path):
-    event = _outbox(tmp_path).add(work_order_id=7, action="arrived", latitude=48.1,
-                                  longitude=2.2)
+    event = _outbox(tmp_path).add(work_order_id=7, action="arrived", latitude=48.1, longitude=2.2)
     assert re.fullmatch(r"[0-9a-f]{32}", event.client_event_id)
     assert datetime.fromisoformat(event.device_time).utcoffset() is not None
     assert event.payload() == {
-        "client_event_id": event.client_event_id, "work_order_id": 7, "action": "arrived",
-        "device_time": event.device_time, "latitude": 48.1, "longitude": 2.2}
+        "client_event_id": event.client_event_id,
+        "work_order_id": 7,
+        "action": "arrived",
+        "device_time": event.device_time,
+        "latitude": 48.1,
+        "longitude": 2.2,
+    }
     assert (event.state, event.attempts, event.last_error) == (PENDING, 0, "")
 
 
@@ -65,7 +68,7 @@ def test_ids_keep_growing_after_the_table_was_emptied(tmp_path):
     box.mark_sent(old.id)
     box.close()
     new = _outbox(tmp_path).add(work_order_id=1, action="done")
-    assert new.id > old.id          # AUTOINCREMENT never reuses a row id
+    assert new.id > old.id  # AUTOINCREMENT never reuses a row id
 
 
 def test_rejected_is_kept_but_no_longer_pending(tmp_path):

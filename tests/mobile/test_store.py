@@ -35,8 +35,7 @@ def test_clear_session_keeps_the_username(tmp_path):
 def test_jobs_cache_roundtrip_and_replace_one_job(tmp_path):
     store = DeviceStore(str(tmp_path))
     when = datetime(2026, 11, 23, 7, 45, tzinfo=UTC)
-    payload = {"day": "2026-11-23", "jobs": [{"id": 1, "status": "scheduled"},
-                                             {"id": 2, "status": "scheduled"}]}
+    payload = {"day": "2026-11-23", "jobs": [{"id": 1, "status": "scheduled"}, {"id": 2, "status": "scheduled"}]}
     store.save_jobs(payload, fetched_at=when)
     store.replace_job({"id": 2, "status": "en_route"})
 
@@ -48,7 +47,7 @@ def test_jobs_cache_roundtrip_and_replace_one_job(tmp_path):
 
     store.clear_jobs()
     assert store.load_jobs() is None
-    store.clear_jobs()   # twice is fine
+    store.clear_jobs()  # twice is fine
 
 
 def test_unreadable_files_read_as_nothing(tmp_path):

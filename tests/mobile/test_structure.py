@@ -16,32 +16,52 @@ MOBILE = pathlib.Path(__file__).resolve().parents[2] / "mobile"
 
 
 def _python(code: str) -> str:
-    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_CONFIG="1", KIVY_LOG_MODE="PYTHON",
-               KIVY_NO_FILELOG="1", SDL_VIDEODRIVER="offscreen", KIVY_WINDOW="sdl2")
-    result = subprocess.run([sys.executable, "-c", code], cwd=MOBILE.parent, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
+    env = dict(
+        os.environ,
+        KIVY_NO_ARGS="1",
+        KIVY_NO_CONFIG="1",
+        KIVY_LOG_MODE="PYTHON",
+        KIVY_NO_FILELOG="1",
+        SDL_VIDEODRIVER="offscreen",
+        KIVY_WINDOW="sdl2",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=MOBILE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
 
 def test_services_import_without_kivy():
-    out = _python("import sys; import mobile.services.api_client, mobile.services.outbox, "
-                  "mobile.services.store, mobile.services.location, mobile.services.jobview; "
-                  "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kivy'))")
+    out = _python(
+        "import sys; import mobile.services.api_client, mobile.services.outbox, "
+        "mobile.services.store, mobile.services.location, mobile.services.jobview; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kivy'))"
+    )
     assert out.strip() == "[]"
 
 
 def test_importing_the_app_opens_no_window_and_loads_no_plyer():
-    out = _python("import sys; import mobile.main; "
-                  "print('kivy.core.window' in sys.modules, 'plyer' in sys.modules, "
-                  "'django' in sys.modules)")
+    out = _python(
+        "import sys; import mobile.main; "
+        "print('kivy.core.window' in sys.modules, 'plyer' in sys.modules, "
+        "'django' in sys.modules)"
+    )
     assert out.split() == ["False", "False", "False"]
 
 
 def test_python_dash_m_mobile_help():
-    out = _python("import runpy, sys; sys.argv = ['mobile', '--help']\n"
-                  "try:\n    runpy.run_module('mobile', run_name='__main__')\n"
-                  "except SystemExit as e:\n    assert e.code == 0")
+    out = _python(
+        "import runpy, sys; sys.argv = ['mobile', '--help']\n"
+        "try:\n    runpy.run_module('mobile', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0"
+    )
     assert "--server" in out
 
 

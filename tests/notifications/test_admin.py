@@ -12,9 +12,7 @@ pytestmark = pytest.mark.django_db
 def test_admin_lists_searches_and_freezes_sent_rows() -> None:
     model_admin = admin.site._registry[SmsMessage]
     request = RequestFactory().get("/")
-    queued = SmsMessage.objects.create(
-        to="+8613800138000", body="x", kind="other", language="zh-CN", provider="memory"
-    )
+    queued = SmsMessage.objects.create(to="+8613800138000", body="x", kind="other", language="zh-CN", provider="memory")
     sent = SmsMessage.objects.create(
         to="+14155552671", body="y", kind="done", language="en", provider="memory",
         status=SmsMessage.Status.SENT, sent_at=timezone.now(),

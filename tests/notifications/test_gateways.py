@@ -23,9 +23,7 @@ from notifications.gateways.memory import MemoryGateway
 from notifications.gateways.twilio import TwilioGateway
 
 
-def test_console_prints_and_logs(
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_console_prints_and_logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="notifications.gateways.console"):
         result = ConsoleGateway().send(to="+8613800138000", body="【品牌】张师傅已到达，请开门。")
     assert capsys.readouterr().out == "SMS to +8613800138000: 【品牌】张师傅已到达，请开门。\n"
@@ -57,9 +55,7 @@ def test_get_gateway_by_name_and_by_setting(settings: Any) -> None:
 
 
 def test_get_gateway_unknown_name_is_a_clear_error(settings: Any) -> None:
-    with pytest.raises(
-        ImproperlyConfigured, match=r"Unknown SMS provider 'carrier-pigeon'.*twilio"
-    ):
+    with pytest.raises(ImproperlyConfigured, match=r"Unknown SMS provider 'carrier-pigeon'.*twilio"):
         get_gateway("carrier-pigeon")
     settings.SMS_PROVIDER = "smpp"
     with pytest.raises(ImproperlyConfigured, match="'smpp'"):
@@ -111,9 +107,7 @@ def test_twilio_sends_through_the_client(fake_twilio: dict[str, Any]) -> None:
     assert fake_twilio["http_client"].timeout == twilio_gateway.HTTP_TIMEOUT_S
 
 
-def test_twilio_without_credentials_fails_permanently(
-    fake_twilio: dict[str, Any], settings: Any
-) -> None:
+def test_twilio_without_credentials_fails_permanently(fake_twilio: dict[str, Any], settings: Any) -> None:
     settings.TWILIO_AUTH_TOKEN = ""
     settings.TWILIO_FROM_NUMBER = ""
     with pytest.raises(PermanentSmsError, match="TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER"):

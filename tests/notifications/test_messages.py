@@ -4,9 +4,7 @@ from notifications.messages import status_text, surname
 
 
 def test_on_my_way_chinese_exact_text() -> None:
-    text = status_text(
-        kind="on_my_way", language="zh-CN", signature="品牌", technician_name="张伟", eta_minutes=40
-    )
+    text = status_text(kind="on_my_way", language="zh-CN", signature="品牌", technician_name="张伟", eta_minutes=40)
     assert text == "【品牌】您的工程师张师傅已出发，预计40分钟后到达"
 
 
@@ -15,9 +13,7 @@ def test_on_my_way_english() -> None:
         kind="on_my_way", language="en", signature="Fixroute", technician_name="Wei Zhang",
         eta_minutes=25,
     )  # fmt: skip
-    assert text == (
-        "[Fixroute] Your technician Wei Zhang is on the way and should arrive in about 25 minutes."
-    )
+    assert text == ("[Fixroute] Your technician Wei Zhang is on the way and should arrive in about 25 minutes.")
 
 
 @pytest.mark.parametrize(
@@ -28,9 +24,7 @@ def test_on_my_way_english() -> None:
     ],
 )
 def test_on_my_way_without_eta(language: str, expected: str) -> None:
-    text = status_text(
-        kind="on_my_way", language=language, signature="品牌", technician_name="张伟"
-    )
+    text = status_text(kind="on_my_way", language=language, signature="品牌", technician_name="张伟")
     assert text == expected
     assert "分钟" not in text
     assert "minute" not in text
@@ -38,9 +32,7 @@ def test_on_my_way_without_eta(language: str, expected: str) -> None:
 
 @pytest.mark.parametrize("language", ["fr", "", "de-DE", "EN-us"])
 def test_unknown_language_falls_back_to_english(language: str) -> None:
-    text = status_text(
-        kind="arrived", language=language, signature="Fixroute", technician_name="Li Na"
-    )
+    text = status_text(kind="arrived", language=language, signature="Fixroute", technician_name="Li Na")
     assert text == "[Fixroute] Your technician Li Na has arrived."
 
 
@@ -51,12 +43,8 @@ def test_chinese_tags_are_chinese(language: str) -> None:
 
 
 def test_done_texts_carry_the_reference() -> None:
-    zh = status_text(
-        kind="done", language="zh-CN", signature="品牌", technician_name="张伟", reference="WO-42"
-    )
-    en = status_text(
-        kind="done", language="en", signature="Fixroute", technician_name="x", reference="WO-42"
-    )
+    zh = status_text(kind="done", language="zh-CN", signature="品牌", technician_name="张伟", reference="WO-42")
+    en = status_text(kind="done", language="en", signature="Fixroute", technician_name="x", reference="WO-42")
     assert zh == "【品牌】您的报修单WO-42已完成，感谢您的信任。"
     assert en == "[Fixroute] Your repair order WO-42 is complete. Thank you for your trust."
 
@@ -69,9 +57,7 @@ def test_eta_update_texts() -> None:
         technician_name="张伟",
         eta_minutes=15,
     )
-    en = status_text(
-        kind="eta_update", language="en", signature="F", technician_name="Ann", eta_minutes=1
-    )
+    en = status_text(kind="eta_update", language="en", signature="F", technician_name="Ann", eta_minutes=1)
     assert zh == "【品牌】到达时间更新：张师傅预计15分钟后到达。"
     assert en == "[F] Update: your technician Ann should now arrive in about 1 minute."
 
@@ -93,9 +79,7 @@ def test_surname(name: str, expected: str) -> None:
 
 
 def test_zero_eta_reads_as_one_minute() -> None:
-    text = status_text(
-        kind="on_my_way", language="zh-CN", signature="品牌", technician_name="张伟", eta_minutes=0
-    )
+    text = status_text(kind="on_my_way", language="zh-CN", signature="品牌", technician_name="张伟", eta_minutes=0)
     assert text.endswith("预计1分钟后到达")
 
 

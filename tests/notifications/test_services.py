@@ -30,9 +30,7 @@ def queue(**overrides: Any) -> SmsMessage:
 
 
 def make_due(message: SmsMessage) -> None:
-    SmsMessage.objects.filter(pk=message.pk).update(
-        not_before=timezone.now() - timedelta(seconds=1)
-    )
+    SmsMessage.objects.filter(pk=message.pk).update(not_before=timezone.now() - timedelta(seconds=1))
 
 
 def test_queue_in_transaction_sends_after_commit(
@@ -92,9 +90,7 @@ def test_lost_insert_race_returns_the_winner(monkeypatch: pytest.MonkeyPatch) ->
     winner = queue(idempotency_key="k")
     # Simulate a concurrent transaction inserting between our lookup and our insert.
     real_filter = SmsMessage.objects.filter
-    monkeypatch.setattr(
-        SmsMessage.objects, "filter", lambda **kw: real_filter(pk=-1) if kw else real_filter()
-    )
+    monkeypatch.setattr(SmsMessage.objects, "filter", lambda **kw: real_filter(pk=-1) if kw else real_filter())
     again = queue(idempotency_key="k")
     monkeypatch.undo()
     assert again.pk == winner.pk
@@ -108,9 +104,7 @@ def test_queue_rejects_a_non_e164_number() -> None:
     assert not SmsMessage.objects.exists()
 
 
-@pytest.mark.parametrize(
-    ("language", "stored"), [("zh", "zh-CN"), ("zh_CN", "zh-CN"), ("en-GB", "en"), ("fr", "en")]
-)
+@pytest.mark.parametrize(("language", "stored"), [("zh", "zh-CN"), ("zh_CN", "zh-CN"), ("en-GB", "en"), ("fr", "en")])
 def test_queue_normalises_the_language(language: str, stored: str) -> None:
     assert queue(language=language).language == stored
 
@@ -212,9 +206,7 @@ def test_send_on_a_sent_row_sends_nothing(sms_outbox: list[memory.SentSms]) -> N
 
 
 @pytest.mark.parametrize("status", [Status.SENDING, Status.FAILED])
-def test_send_leaves_claimed_and_failed_rows_alone(
-    sms_outbox: list[memory.SentSms], status: str
-) -> None:
+def test_send_leaves_claimed_and_failed_rows_alone(sms_outbox: list[memory.SentSms], status: str) -> None:
     message = queue()
     SmsMessage.objects.filter(pk=message.pk).update(status=status)
     assert services.sms_send(message_id=message.pk).status == status

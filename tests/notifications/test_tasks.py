@@ -16,9 +16,7 @@ Status = SmsMessage.Status
 
 
 def queued() -> SmsMessage:
-    return SmsMessage.objects.create(
-        to="+8613800138000", body="hi", kind="other", language="zh-CN", provider="memory"
-    )
+    return SmsMessage.objects.create(to="+8613800138000", body="hi", kind="other", language="zh-CN", provider="memory")
 
 
 def test_task_names_match_the_beat_schedule() -> None:

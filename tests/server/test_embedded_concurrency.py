@@ -31,17 +31,24 @@ def _free_port() -> int:
 
 @pytest.fixture
 def embedded_server(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "server.config.settings.production", "DEBUG": "1",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'fixroute.sqlite3'}", "PYTHONPATH": str(REPO),
-           "DISPATCH_REPLAN_DEBOUNCE_SECONDS": "2", "DISPATCH_REPLAN_SECONDS": "1"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.production",
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fixroute.sqlite3'}",
+        "PYTHONPATH": str(REPO),
+        "DISPATCH_REPLAN_DEBOUNCE_SECONDS": "2",
+        "DISPATCH_REPLAN_SECONDS": "1",
+    }
     env.pop("REDIS_URL", None)
     manage = [sys.executable, str(REPO / "server" / "manage.py")]
     for command in (["migrate", "--noinput"], ["demo_data"]):
         subprocess.run([*manage, *command], env=env, check=True, capture_output=True, timeout=300)
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -64,10 +71,19 @@ def test_forty_staff_orders_at_once_on_sqlite_all_succeed(embedded_server):
     token = body["token"]
 
     def create(n: int) -> tuple[int, dict]:
-        return post_json(base + "/api/work-orders", {
-            "phone": f"1390000{n:04d}", "customer_name": f"客户{n}", "address": f"上海市测试路{n}号",
-            "latitude": 31.20 + n / 1000, "longitude": 121.45 + n / 1000, "problem": "净水器漏水",
-            "required_skill": "water_purifier"}, token=token)
+        return post_json(
+            base + "/api/work-orders",
+            {
+                "phone": f"1390000{n:04d}",
+                "customer_name": f"客户{n}",
+                "address": f"上海市测试路{n}号",
+                "latitude": 31.20 + n / 1000,
+                "longitude": 121.45 + n / 1000,
+                "problem": "净水器漏水",
+                "required_skill": "water_purifier",
+            },
+            token=token,
+        )
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(create, range(40)))

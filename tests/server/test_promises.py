@@ -24,8 +24,14 @@ pytestmark = pytest.mark.django_db
 def order_at(lat, lon, *, phone, skill="water_purifier", **kwargs):
     customer = Customer.objects.create(name=f"c{phone[-3:]}", phone=phone)
     site = Site.objects.create(customer=customer, address=f"addr {phone}", latitude=lat, longitude=lon)
-    return wo_services.work_order_create(customer=customer, site=site, problem="leak",
-                                         required_skill=factories.skill(skill), service_minutes=45, **kwargs)
+    return wo_services.work_order_create(
+        customer=customer,
+        site=site,
+        problem="leak",
+        required_skill=factories.skill(skill),
+        service_minutes=45,
+        **kwargs,
+    )
 
 
 def dispatched(*args, **kwargs):
@@ -54,8 +60,9 @@ def test_the_first_planned_arrival_becomes_a_promised_window(settings):
 def test_the_customers_own_window_is_the_promise():
     factories.technician(name="张伟", lat=31.23, lon=121.47)
     start = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(hours=3)
-    order = dispatched(31.24, 121.48, phone="+8613800139002", window_start=start,
-                       window_end=start + dt.timedelta(hours=2))
+    order = dispatched(
+        31.24, 121.48, phone="+8613800139002", window_start=start, window_end=start + dt.timedelta(hours=2)
+    )
     assert (order.promised_start, order.promised_end) == (start, start + dt.timedelta(hours=2))
     assert start <= order.planned_arrival <= start + dt.timedelta(hours=2)
 
@@ -82,8 +89,13 @@ def test_a_replan_keeps_the_arrival_inside_the_promised_window():
     order = dispatched(31.24, 121.48, phone="+8613800139004")
     later = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(hours=4)
     locked = WorkOrder.objects.get(pk=order.pk)
-    wo_services.work_order_promise(work_order=locked, start=later, end=later + dt.timedelta(minutes=30),
-                                   reason="the customer is out until then", outcome="rescheduled")
+    wo_services.work_order_promise(
+        work_order=locked,
+        start=later,
+        end=later + dt.timedelta(minutes=30),
+        reason="the customer is out until then",
+        outcome="rescheduled",
+    )
     services.day_replan(time_limit_s=1.0, workers=1)
     order.refresh_from_db()
     # Travel and waiting alone would bring the technician at once; the promise holds them back.
@@ -95,8 +107,12 @@ def test_a_promise_that_can_no_longer_be_kept_is_flagged_with_the_reason():
     factories.technician(name="张伟", lat=31.23, lon=121.47)
     order = dispatched(31.24, 121.48, phone="+8613800139005")
     past = timezone.now() - dt.timedelta(hours=3)
-    wo_services.work_order_promise(work_order=WorkOrder.objects.get(pk=order.pk), start=past,
-                                   end=past + dt.timedelta(hours=1), reason="test: promised this morning")
+    wo_services.work_order_promise(
+        work_order=WorkOrder.objects.get(pk=order.pk),
+        start=past,
+        end=past + dt.timedelta(hours=1),
+        reason="test: promised this morning",
+    )
     summary = services.day_replan(time_limit_s=1.0, workers=1)
     order.refresh_from_db()
     assert order.promise_at_risk
@@ -112,11 +128,13 @@ def test_a_second_on_my_way_is_refused_while_another_job_is_in_progress():
     second = dispatched(31.25, 121.49, phone="+8613800139007")
     assert first.technician == second.technician == zhang
     now = timezone.now()
-    wo_services.work_order_technician_event(technician=zhang, client_event_id="a", work_order_id=first.pk,
-                                            action="on_my_way", device_time=now)
+    wo_services.work_order_technician_event(
+        technician=zhang, client_event_id="a", work_order_id=first.pk, action="on_my_way", device_time=now
+    )
     with pytest.raises(JobInProgress) as refused:
-        wo_services.work_order_technician_event(technician=zhang, client_event_id="b",
-                                                work_order_id=second.pk, action="on_my_way", device_time=now)
+        wo_services.work_order_technician_event(
+            technician=zhang, client_event_id="b", work_order_id=second.pk, action="on_my_way", device_time=now
+        )
     assert refused.value.status_code == 409
     assert first.reference in refused.value.message
     second.refresh_from_db()
@@ -153,8 +171,9 @@ def test_orders_cancelled_while_a_replan_solves_are_skipped_and_the_rest_applies
 
     monkeypatch.setattr(services, "solve", solve_while_staff_cancel)
     summary = services.day_replan(time_limit_s=1.0, workers=1)
-    assert sorted(summary.stale) == sorted(f"{o.reference}: the order changed since the plan was made"
-                                           for o in orders[:3])
+    assert sorted(summary.stale) == sorted(
+        f"{o.reference}: the order changed since the plan was made" for o in orders[:3]
+    )
     for order in orders[:3]:
         assert WorkOrder.objects.get(pk=order.pk).status == Status.CANCELLED
     for order in orders[3:]:
@@ -171,11 +190,16 @@ def test_the_on_my_way_eta_starts_at_the_job_just_finished_not_at_home():
     second = dispatched(31.21, 121.45, phone="+8613800139302")
     assert first.technician == second.technician == zhang
     now = timezone.now()
-    for n, (order, action) in enumerate([(first, "on_my_way"), (first, "arrived"), (first, "done"),
-                                         (second, "on_my_way")]):
-        wo_services.work_order_technician_event(technician=zhang, client_event_id=f"e{n}",
-                                                work_order_id=order.pk, action=action,
-                                                device_time=now + dt.timedelta(seconds=n))
+    for n, (order, action) in enumerate(
+        [(first, "on_my_way"), (first, "arrived"), (first, "done"), (second, "on_my_way")]
+    ):
+        wo_services.work_order_technician_event(
+            technician=zhang,
+            client_event_id=f"e{n}",
+            work_order_id=order.pk,
+            action=action,
+            device_time=now + dt.timedelta(seconds=n),
+        )
     sms = WorkOrderEvent.objects.filter(work_order=second, kind=EventKind.SMS).last()
     expected = travel_minutes(Location(31.20, 121.44), Location(31.21, 121.45), at=timezone.now())
     from_home = travel_minutes(Location(31.40, 121.70), Location(31.21, 121.45), at=timezone.now())
@@ -187,13 +211,24 @@ def test_taps_with_a_clock_in_the_future_or_going_backwards_are_refused():
     order = dispatched(31.24, 121.48, phone="+8613800139401")
     now = timezone.now()
     with pytest.raises(ValidationFailed, match="ahead of the server"):
-        wo_services.work_order_technician_event(technician=zhang, client_event_id="f", work_order_id=order.pk,
-                                                action="on_my_way", device_time=now + dt.timedelta(days=2))
-    wo_services.work_order_technician_event(technician=zhang, client_event_id="g", work_order_id=order.pk,
-                                            action="on_my_way", device_time=now)
+        wo_services.work_order_technician_event(
+            technician=zhang,
+            client_event_id="f",
+            work_order_id=order.pk,
+            action="on_my_way",
+            device_time=now + dt.timedelta(days=2),
+        )
+    wo_services.work_order_technician_event(
+        technician=zhang, client_event_id="g", work_order_id=order.pk, action="on_my_way", device_time=now
+    )
     with pytest.raises(ValidationFailed, match="older than the order's previous tap"):
-        wo_services.work_order_technician_event(technician=zhang, client_event_id="h", work_order_id=order.pk,
-                                                action="arrived", device_time=now - dt.timedelta(minutes=10))
+        wo_services.work_order_technician_event(
+            technician=zhang,
+            client_event_id="h",
+            work_order_id=order.pk,
+            action="arrived",
+            device_time=now - dt.timedelta(minutes=10),
+        )
     assert WorkOrder.objects.get(pk=order.pk).status == Status.EN_ROUTE
 
 
@@ -201,22 +236,30 @@ def test_could_not_complete_puts_the_order_on_hold_with_a_follow_up():
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
     order = dispatched(31.24, 121.48, phone="+8613800139501")
     now = timezone.now()
-    wo_services.work_order_technician_event(technician=zhang, client_event_id="i", work_order_id=order.pk,
-                                            action="arrived", device_time=now)
+    wo_services.work_order_technician_event(
+        technician=zhang, client_event_id="i", work_order_id=order.pk, action="arrived", device_time=now
+    )
     with pytest.raises(ValidationFailed, match="Say why"):
-        wo_services.work_order_technician_event(technician=zhang, client_event_id="j",
-                                                work_order_id=order.pk, action="could_not_complete",
-                                                device_time=now)
-    wo_services.work_order_technician_event(technician=zhang, client_event_id="k", work_order_id=order.pk,
-                                            action="could_not_complete", device_time=now, reason="needs_parts",
-                                            note="compressor")
+        wo_services.work_order_technician_event(
+            technician=zhang, client_event_id="j", work_order_id=order.pk, action="could_not_complete", device_time=now
+        )
+    wo_services.work_order_technician_event(
+        technician=zhang,
+        client_event_id="k",
+        work_order_id=order.pk,
+        action="could_not_complete",
+        device_time=now,
+        reason="needs_parts",
+        note="compressor",
+    )
     order.refresh_from_db()
     assert order.status == Status.ON_HOLD
     assert order.technician is None
     assert order.hold_reason == "Could not complete: needs parts — compressor"
     assert order.follow_up_on == timezone.localdate() + dt.timedelta(days=1)
-    assert WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,
-                                         data__outcome="promise_withdrawn").exists()
+    assert WorkOrderEvent.objects.filter(
+        work_order=order, kind=EventKind.PROMISE, data__outcome="promise_withdrawn"
+    ).exists()
 
 
 def test_a_tap_on_an_order_reassigned_meanwhile_answers_like_a_missing_one():
@@ -226,7 +269,8 @@ def test_a_tap_on_an_order_reassigned_meanwhile_answers_like_a_missing_one():
     order = dispatched(31.24, 121.48, phone="+8613800139008")
     assert order.technician == zhang
     with pytest.raises(NotFound) as refused:
-        wo_services.work_order_technician_event(technician=li, client_event_id="c", work_order_id=order.pk,
-                                                action="on_my_way", device_time=timezone.now())
+        wo_services.work_order_technician_event(
+            technician=li, client_event_id="c", work_order_id=order.pk, action="on_my_way", device_time=timezone.now()
+        )
     assert refused.value.status_code == 404
     assert refused.value.message == f"Work order {order.pk} does not exist"

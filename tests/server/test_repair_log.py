@@ -24,8 +24,13 @@ def test_a_typed_address_is_geocoded_before_the_transaction_and_the_order_dispat
         return GeocodeResult(latitude=31.2291, longitude=121.4561, label="静安区南京西路1266号", source="nominatim")
 
     monkeypatch.setattr(services, "address_geocode", geocoder)
-    order = services.repair_log(actor=factories.staff(), problem="漏水", phone="13912345678",
-                                customer_name="钱多多", address="上海市静安区南京西路1266号")
+    order = services.repair_log(
+        actor=factories.staff(),
+        problem="漏水",
+        phone="13912345678",
+        customer_name="钱多多",
+        address="上海市静安区南京西路1266号",
+    )
     assert asked == [("上海市静安区南京西路1266号", True)]
     assert (order.site.latitude, order.site.longitude) == (31.2291, 121.4561)
     assert order.site.location_source == LocationSource.GEOCODED
@@ -36,8 +41,9 @@ def test_a_typed_address_is_geocoded_before_the_transaction_and_the_order_dispat
 def test_an_address_nobody_can_locate_is_saved_and_flagged_for_review(settings):
     settings.GEOCODER = "none"
     factories.technician()
-    order = services.repair_log(actor=factories.staff(), problem="漏水", phone="13912345678",
-                                customer_name="钱多多", address="某小区3号楼")
+    order = services.repair_log(
+        actor=factories.staff(), problem="漏水", phone="13912345678", customer_name="钱多多", address="某小区3号楼"
+    )
     order.refresh_from_db()
     assert order.site.address == "某小区3号楼"
     assert order.site.latitude is None
@@ -50,7 +56,14 @@ def test_an_address_nobody_can_locate_is_saved_and_flagged_for_review(settings):
 def test_typed_coordinates_are_not_geocoded(monkeypatch):
     factories.technician()
     monkeypatch.setattr(services, "address_geocode", lambda address: pytest.fail("geocoded typed coordinates"))
-    order = services.repair_log(actor=factories.staff(), problem="漏水", phone="13912345678",
-                                customer_name="钱多多", address="南京西路1266号", latitude=31.23, longitude=121.46)
+    order = services.repair_log(
+        actor=factories.staff(),
+        problem="漏水",
+        phone="13912345678",
+        customer_name="钱多多",
+        address="南京西路1266号",
+        latitude=31.23,
+        longitude=121.46,
+    )
     assert order.site.location_source == LocationSource.TYPED
     assert order.needs_review is False

@@ -36,8 +36,15 @@ def wait_for_background(timeout: float = 30.0) -> None:
 
 def summary(**extra):
     return services.ReplanSummary(
-        orders=3, technicians=2, assigned=3, moved=1, unassigned={}, travel_minutes_before=90,
-        travel_minutes_after=70, violations=[], **extra,
+        orders=3,
+        technicians=2,
+        assigned=3,
+        moved=1,
+        unassigned={},
+        travel_minutes_before=90,
+        travel_minutes_after=70,
+        violations=[],
+        **extra,
     )
 
 
@@ -46,11 +53,16 @@ def seeded_day(n_orders: int) -> None:
     factories.technician(name="李强", lat=31.20, lon=121.52)
     for i in range(n_orders):
         customer = Customer.objects.create(name=f"c{i}", phone=f"+86138001390{i:02d}")
-        site = Site.objects.create(customer=customer, address=f"addr {i}",
-                                   latitude=31.18 + (i % 5) * 0.025,
-                                   longitude=121.40 + (i // 5) * 0.03)
-        work_order_create(customer=customer, site=site, problem=f"p{i}",
-                          required_skill=factories.skill("water_purifier"), service_minutes=30)
+        site = Site.objects.create(
+            customer=customer, address=f"addr {i}", latitude=31.18 + (i % 5) * 0.025, longitude=121.40 + (i // 5) * 0.03
+        )
+        work_order_create(
+            customer=customer,
+            site=site,
+            problem=f"p{i}",
+            required_skill=factories.skill("water_purifier"),
+            service_minutes=30,
+        )
 
 
 @pytest.fixture
@@ -60,9 +72,7 @@ def staff_client(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_post_answers_202_at_once_and_the_solve_runs_in_a_background_thread(
-    staff_client, settings, monkeypatch
-):
+def test_post_answers_202_at_once_and_the_solve_runs_in_a_background_thread(staff_client, settings, monkeypatch):
     settings.DISPATCH_BACKGROUND = "thread"
     started, release = threading.Event(), threading.Event()
     ran = {}
@@ -119,10 +129,10 @@ def test_get_shows_progress_while_running_then_the_result(
         progress("Planning 3 orders for 2 technicians")
         progress("worker 0: cost 12 after 0.1s")  # within 0.5 s of the first: not written yet
         seen.append(staff_client.get(f"{URL}/{ReplanJob.objects.get().pk}").json())
-        progress("second worker unavailable (daemonic processes are not allowed to have children); "
-                 "searching in-process only")
-        return summary(stale=["WO-000001: the order changed since the plan was made"],
-                       promises_at_risk=[])
+        progress(
+            "second worker unavailable (daemonic processes are not allowed to have children); searching in-process only"
+        )
+        return summary(stale=["WO-000001: the order changed since the plan was made"], promises_at_risk=[])
 
     monkeypatch.setattr(services, "day_replan", fake_replan)
     with django_capture_on_commit_callbacks(execute=True):
@@ -138,10 +148,18 @@ def test_get_shows_progress_while_running_then_the_result(
     assert len(done["progress"]) == 3
     assert done["progress"][-1].startswith("second worker unavailable")
     assert done["result"] == {
-        "orders": 3, "technicians": 2, "assigned": 3, "moved": 1, "unassigned": {},
-        "travel_minutes_before": 90, "travel_minutes_after": 70, "violations": [],
-        "stale": ["WO-000001: the order changed since the plan was made"], "promises_at_risk": [],
-        "inconsistencies": [], "workers": 1,
+        "orders": 3,
+        "technicians": 2,
+        "assigned": 3,
+        "moved": 1,
+        "unassigned": {},
+        "travel_minutes_before": 90,
+        "travel_minutes_after": 70,
+        "violations": [],
+        "stale": ["WO-000001: the order changed since the plan was made"],
+        "promises_at_risk": [],
+        "inconsistencies": [],
+        "workers": 1,
     }
 
 
@@ -216,8 +234,7 @@ def test_a_bad_time_limit_is_refused_and_queues_nothing(staff_client, limit):
 
 @pytest.mark.django_db
 def test_an_infinite_time_limit_is_refused(staff_client):
-    response = staff_client.post(URL, '{"time_limit_s": Infinity}',
-                                 content_type="application/json")
+    response = staff_client.post(URL, '{"time_limit_s": Infinity}', content_type="application/json")
     assert response.status_code == 422
     assert not ReplanJob.objects.exists()
 
@@ -272,9 +289,7 @@ def test_the_debounced_replan_runs_once_after_the_window_in_a_thread(settings, m
 
 
 @pytest.mark.django_db
-def test_a_replan_request_never_fails_its_caller(
-    settings, monkeypatch, django_capture_on_commit_callbacks, caplog
-):
+def test_a_replan_request_never_fails_its_caller(settings, monkeypatch, django_capture_on_commit_callbacks, caplog):
     settings.DISPATCH_BACKGROUND = "celery"
     from server.scheduling.tasks import replan as replan_task
 
@@ -302,8 +317,14 @@ def test_a_replan_request_never_fails_its_caller(
     [
         (["worker 0: cost 10 after 0.5s", "worker 0: objective 10"], 1),
         (["worker 0: objective 10", "worker 1: objective 9"], 2),
-        (["second worker unavailable (daemonic processes are not allowed to have children); "
-          "searching in-process only", "worker 0: objective 10"], 1),
+        (
+            [
+                "second worker unavailable (daemonic processes are not allowed to have children); "
+                "searching in-process only",
+                "worker 0: objective 10",
+            ],
+            1,
+        ),
         ([AREAS, "area 0: worker 0: objective 3"], 2),
         ([AREAS, "second worker failed: RuntimeError()"], 1),
     ],
@@ -317,8 +338,9 @@ def test_solver_processes_are_counted_from_the_progress_lines(lines, expected):
 
 @pytest.mark.django_db
 def test_jobs_are_listed_read_only_in_the_admin(admin_client):
-    job = ReplanJob.objects.create(time_limit_s=5, requested_by="dispatcher-1",
-                                   status=ReplanJob.Status.FAILED, error="RuntimeError: boom")
+    job = ReplanJob.objects.create(
+        time_limit_s=5, requested_by="dispatcher-1", status=ReplanJob.Status.FAILED, error="RuntimeError: boom"
+    )
     assert admin_client.get("/admin/scheduling/replanjob/").status_code == 200
     page = admin_client.get(f"/admin/scheduling/replanjob/{job.pk}/change/")
     assert page.status_code == 200

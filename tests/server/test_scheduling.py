@@ -30,11 +30,16 @@ def seeded_day(n_orders=10, seed=7):
     orders = []
     for i in range(n_orders):
         customer = Customer.objects.create(name=f"c{i}", phone=f"+86138001390{i:02d}")
-        site = Site.objects.create(customer=customer, address=f"addr {i}", latitude=31.18 + rng.random() * 0.12,
-                                   longitude=121.40 + rng.random() * 0.15)
+        site = Site.objects.create(
+            customer=customer,
+            address=f"addr {i}",
+            latitude=31.18 + rng.random() * 0.12,
+            longitude=121.40 + rng.random() * 0.15,
+        )
         skill = factories.skill("hvac" if i % 3 == 0 else "water_purifier")
-        orders.append(work_order_create(customer=customer, site=site, problem=f"p{i}", required_skill=skill,
-                                        service_minutes=45))
+        orders.append(
+            work_order_create(customer=customer, site=site, problem=f"p{i}", required_skill=skill, service_minutes=45)
+        )
     return techs, orders
 
 
@@ -73,8 +78,13 @@ def test_insertion_on_the_small_snapshot_matches_the_full_one():
     seeded_day(n_orders=8)
     services.day_replan(time_limit_s=1.0, workers=1)
     customer = factories.customer(phone="+8613800138999")
-    order = work_order_create(customer=customer, site=customer.sites.get(), problem="urgent",
-                              required_skill=factories.skill("water_purifier"), priority="urgent")
+    order = work_order_create(
+        customer=customer,
+        site=customer.sites.get(),
+        problem="urgent",
+        required_skill=factories.skill("water_purifier"),
+        priority="urgent",
+    )
     full = snapshot_build()
     small = snapshot_build(insert_only=order.pk)
     assert len(small.problem.jobs) == 9  # the eight routed orders and the new one
@@ -153,11 +163,13 @@ def test_retime_writes_every_change_in_one_statement():
     from server.workorders.services import work_orders_retime
 
     with CaptureQueriesContext(connection) as queries:
-        changed = work_orders_retime(changes=[
-            (first.pk, 7, arrival, first.version),
-            (second.pk, 8, arrival + dt.timedelta(minutes=50), second.version),
-            (untouched.pk, 9, arrival, untouched.version + 1),  # planned from an older version
-        ])
+        changed = work_orders_retime(
+            changes=[
+                (first.pk, 7, arrival, first.version),
+                (second.pk, 8, arrival + dt.timedelta(minutes=50), second.version),
+                (untouched.pk, 9, arrival, untouched.version + 1),  # planned from an older version
+            ]
+        )
     assert sorted(changed) == sorted([first.pk, second.pk])
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
     first.refresh_from_db()
@@ -183,8 +195,9 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
     far = factories.technician(name="远", lat=31.330, lon=121.456, skills=("water_purifier",))
     factories.technician(name="远无", lat=31.400, lon=121.456, skills=("hvac",))
     customer = factories.customer()  # at 31.2290, 121.4560, needs water_purifier
-    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
-                              required_skill=factories.skill("water_purifier"))
+    order = work_order_create(
+        customer=customer, site=customer.sites.get(), problem="leak", required_skill=factories.skill("water_purifier")
+    )
 
     placing = snapshot_module.order_to_place(order.pk)
     assert snapshot_module.nearby_technicians(placing) == {near.pk, second.pk, nearer_unskilled.pk}
@@ -205,8 +218,7 @@ def test_an_urgent_order_goes_to_the_nearest_technicians_and_to_everyone_if_they
 
 def test_a_round_the_clock_technician_is_free_for_the_whole_horizon_even_at_midnight():
     factories.technician(name="夜班", lat=31.23, lon=121.47)  # 00:00-00:00
-    factories.technician(name="日班", lat=31.23, lon=121.47, username="day",
-                         shift=(dt.time(8, 0), dt.time(18, 0)))
+    factories.technician(name="日班", lat=31.23, lon=121.47, username="day", shift=(dt.time(8, 0), dt.time(18, 0)))
     late = dt.datetime(2026, 12, 1, 23, 30, tzinfo=timezone.get_current_timezone())
     snapshot = snapshot_build(now=late)
     ends = {t.name: (t.shift_start, t.shift_end) for t in snapshot.problem.technicians}
@@ -218,9 +230,14 @@ def test_reasons_give_the_local_clock_time():
     factories.technician(name="日班", lat=31.30, lon=121.47, shift=(dt.time(8, 0), dt.time(18, 0)))
     customer = factories.customer()  # about 8 km south of the technician
     ten = dt.datetime(2026, 12, 1, 10, 0, tzinfo=timezone.get_current_timezone())
-    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
-                              required_skill=factories.skill("water_purifier"),
-                              window_start=ten, window_end=ten + dt.timedelta(minutes=5))
+    order = work_order_create(
+        customer=customer,
+        site=customer.sites.get(),
+        problem="leak",
+        required_skill=factories.skill("water_purifier"),
+        window_start=ten,
+        window_end=ten + dt.timedelta(minutes=5),
+    )
 
     placed = services.work_order_dispatch(work_order_id=order.pk, now=ten)
 
@@ -233,17 +250,29 @@ def test_a_technician_whose_day_runs_over_gets_no_new_order():
     from server.workorders.services import work_order_assign
 
     near = factories.technician(name="近", lat=31.229, lon=121.457, shift=(dt.time(8, 0), dt.time(18, 0)))
-    far = factories.technician(name="远", lat=31.260, lon=121.456, username="far",
-                               shift=(dt.time(8, 0), dt.time(18, 0)))
+    far = factories.technician(
+        name="远", lat=31.260, lon=121.456, username="far", shift=(dt.time(8, 0), dt.time(18, 0))
+    )
     five = dt.datetime(2026, 12, 1, 17, 0, tzinfo=timezone.get_current_timezone())
     customer = factories.customer()
     # Planned earlier: a two-hour job for the near technician, who now has one hour left.
-    long_job = work_order_create(customer=customer, site=customer.sites.get(), problem="overhaul",
-                                 required_skill=factories.skill("water_purifier"), service_minutes=120)
-    work_order_assign(work_order_id=long_job.pk, technician=near, day=five.date(),
-                      planned_arrival=five, route_position=1)
-    order = work_order_create(customer=customer, site=customer.sites.get(), problem="leak",
-                              required_skill=factories.skill("water_purifier"), service_minutes=30)
+    long_job = work_order_create(
+        customer=customer,
+        site=customer.sites.get(),
+        problem="overhaul",
+        required_skill=factories.skill("water_purifier"),
+        service_minutes=120,
+    )
+    work_order_assign(
+        work_order_id=long_job.pk, technician=near, day=five.date(), planned_arrival=five, route_position=1
+    )
+    order = work_order_create(
+        customer=customer,
+        site=customer.sites.get(),
+        problem="leak",
+        required_skill=factories.skill("water_purifier"),
+        service_minutes=30,
+    )
 
     placed = services.work_order_dispatch(work_order_id=order.pk, now=five)
 

@@ -56,8 +56,9 @@ def test_assign_by_hand_names_the_orders_it_makes_late(staff_client, crew):
     first.refresh_from_db()
     long_job = order_at(31.30, 121.60, phone="+8613800139603")
     WorkOrder.objects.filter(pk=long_job.pk).update(service_minutes=240)
-    response = post(staff_client, f"{long_job.pk}/assign",
-                    {"technician_id": crew["wang"].pk, "start": timezone.now().isoformat()})
+    response = post(
+        staff_client, f"{long_job.pk}/assign", {"technician_id": crew["wang"].pk, "start": timezone.now().isoformat()}
+    )
     assert response.status_code == 200, response.content
     late = response.json()["consequences"]
     assert [row["work_order_id"] for row in late] == [first.pk]
@@ -73,8 +74,7 @@ def test_assign_by_hand_is_refused_with_the_reason_and_changes_nothing(staff_cli
     assert response.status_code == 422
     assert "lacks the skill" in response.json()["message"]
     after = WorkOrder.objects.get(pk=order.pk)
-    assert (after.technician_id, after.status, after.version) == (before.technician_id, before.status,
-                                                                   before.version)
+    assert (after.technician_id, after.status, after.version) == (before.technician_id, before.status, before.version)
     assert WorkOrderEvent.objects.filter(work_order=order).count() == events
     past = (timezone.now() - dt.timedelta(hours=1)).isoformat()
     response = post(staff_client, f"{order.pk}/assign", {"technician_id": crew["wang"].pk, "start": past})
@@ -85,8 +85,7 @@ def test_assign_by_hand_is_refused_with_the_reason_and_changes_nothing(staff_cli
 
 def test_hold_and_release_take_an_order_out_of_planning_and_back(staff_client, crew):
     order = dispatched(31.235, 121.475, phone="+8613800139605")
-    response = post(staff_client, f"{order.pk}/hold", {"reason": "waiting for the part",
-                                                        "follow_up_on": "2030-01-02"})
+    response = post(staff_client, f"{order.pk}/hold", {"reason": "waiting for the part", "follow_up_on": "2030-01-02"})
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "on_hold"
@@ -114,16 +113,21 @@ def test_an_on_hold_order_can_be_assigned_by_hand(staff_client, crew):
 def test_reschedule_makes_the_new_window_the_promise_with_the_reason(staff_client, crew):
     order = dispatched(31.235, 121.475, phone="+8613800139607")
     start = (timezone.now() + dt.timedelta(hours=5)).replace(second=0, microsecond=0)
-    response = post(staff_client, f"{order.pk}/reschedule", {
-        "window_start": start.isoformat(), "window_end": (start + dt.timedelta(hours=2)).isoformat(),
-        "reason": "customer asked for the afternoon"})
+    response = post(
+        staff_client,
+        f"{order.pk}/reschedule",
+        {
+            "window_start": start.isoformat(),
+            "window_end": (start + dt.timedelta(hours=2)).isoformat(),
+            "reason": "customer asked for the afternoon",
+        },
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "scheduled"
     assert dt.datetime.fromisoformat(body["promised_start"]) == start
     assert start <= dt.datetime.fromisoformat(body["planned_arrival"]) <= start + dt.timedelta(hours=2)
-    event = WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,
-                                          data__outcome="rescheduled").get()
+    event = WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE, data__outcome="rescheduled").get()
     assert "customer asked for the afternoon" in event.text
 
 
@@ -133,8 +137,9 @@ def test_cancel_needs_a_reason_and_withdraws_the_promise(staff_client, crew):
     response = post(staff_client, f"{order.pk}/cancel", {"reason": "duplicate order"})
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
-    assert WorkOrderEvent.objects.filter(work_order=order, kind=EventKind.PROMISE,
-                                         data__outcome="promise_withdrawn").exists()
+    assert WorkOrderEvent.objects.filter(
+        work_order=order, kind=EventKind.PROMISE, data__outcome="promise_withdrawn"
+    ).exists()
     assert post(staff_client, f"{order.pk}/release").status_code == 409
 
 
@@ -146,9 +151,19 @@ def test_the_admin_shows_planning_read_only_and_acts_through_the_services(client
     order = dispatched(31.235, 121.475, phone="+8613800139609")
     before = WorkOrder.objects.get(pk=order.pk)
     later = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%d")
-    client.post(f"/admin/workorders/workorder/{order.pk}/change/", {
-        "problem": "leak, edited", "priority": "urgent", "window_start_0": later, "window_start_1": "10:00",
-        "window_end_0": later, "window_end_1": "12:00", "events-TOTAL_FORMS": 0, "events-INITIAL_FORMS": 0})
+    client.post(
+        f"/admin/workorders/workorder/{order.pk}/change/",
+        {
+            "problem": "leak, edited",
+            "priority": "urgent",
+            "window_start_0": later,
+            "window_start_1": "10:00",
+            "window_end_0": later,
+            "window_end_1": "12:00",
+            "events-TOTAL_FORMS": 0,
+            "events-INITIAL_FORMS": 0,
+        },
+    )
     after = WorkOrder.objects.get(pk=order.pk)
     assert after.problem == "leak, edited"
     assert (after.priority, after.window_start, after.status) == (before.priority, None, Status.SCHEDULED)

@@ -100,9 +100,7 @@ TEMPLATES = [
 VAR_DIR = REPO_DIR / "var"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'fixroute.sqlite3'}")
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
-    )
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database that is restarting must fail a request fast (503), not hang a worker.
@@ -112,11 +110,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer, every transaction takes the write lock when it
     # begins (IMMEDIATE: two writers never deadlock upgrading a read lock, the loser waits), and
     # a writer waits up to 20 s for it instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -235,9 +235,7 @@ DISPATCH_REPLAN_MAX_SECONDS = env_float("DISPATCH_REPLAN_MAX_SECONDS", 60.0)
 # broker, else a background thread), thread, celery or inline (right after commit, for tests).
 DISPATCH_BACKGROUND = env_str("DISPATCH_BACKGROUND", "auto")
 if DISPATCH_BACKGROUND not in ("auto", "thread", "celery", "inline"):
-    raise ImproperlyConfigured(
-        f"DISPATCH_BACKGROUND={DISPATCH_BACKGROUND!r}: use auto, thread, celery or inline"
-    )
+    raise ImproperlyConfigured(f"DISPATCH_BACKGROUND={DISPATCH_BACKGROUND!r}: use auto, thread, celery or inline")
 DEFAULT_SERVICE_MINUTES = env_int("DEFAULT_SERVICE_MINUTES", 60)
 # Width of the arrival window a customer is promised when they asked for no window of their own.
 PROMISE_WINDOW_MINUTES = env_int("PROMISE_WINDOW_MINUTES", 60)

@@ -28,16 +28,61 @@ TECHNICIANS = [
 
 # name, phone, language, address, (lat, lon), equipment type, model, skill, installed
 CUSTOMERS = [
-    ("赵敏", "13800138001", "zh-CN", "上海市静安区南京西路1266号", (31.2290, 121.4560),
-     "water_purifier", "AquaPure RO-500", "water_purifier", dt.date(2024, 11, 3)),
-    ("孙丽", "13800138002", "zh-CN", "上海市浦东新区世纪大道100号", (31.2350, 121.5060),
-     "air_conditioner", "Gree KFR-35", "hvac", dt.date(2021, 6, 18)),
-    ("周涛", "13800138003", "zh-CN", "上海市徐汇区漕溪北路88号", (31.1950, 121.4370),
-     "washing_machine", "Haier XQG100", "appliance", dt.date(2023, 2, 9)),
-    ("Emma Clarke", "+8613800138004", "en", "Apt 12B, 1500 Huaihai Middle Rd, Xuhui", (31.2080, 121.4460),
-     "water_purifier", "AquaPure UF-200", "water_purifier", dt.date(2022, 9, 1)),
-    ("吴刚", "13800138005", "zh-CN", "上海市杨浦区国定路335号", (31.2990, 121.5110),
-     "air_conditioner", "Midea KFR-26", "hvac", dt.date(2020, 5, 30)),
+    (
+        "赵敏",
+        "13800138001",
+        "zh-CN",
+        "上海市静安区南京西路1266号",
+        (31.2290, 121.4560),
+        "water_purifier",
+        "AquaPure RO-500",
+        "water_purifier",
+        dt.date(2024, 11, 3),
+    ),
+    (
+        "孙丽",
+        "13800138002",
+        "zh-CN",
+        "上海市浦东新区世纪大道100号",
+        (31.2350, 121.5060),
+        "air_conditioner",
+        "Gree KFR-35",
+        "hvac",
+        dt.date(2021, 6, 18),
+    ),
+    (
+        "周涛",
+        "13800138003",
+        "zh-CN",
+        "上海市徐汇区漕溪北路88号",
+        (31.1950, 121.4370),
+        "washing_machine",
+        "Haier XQG100",
+        "appliance",
+        dt.date(2023, 2, 9),
+    ),
+    (
+        "Emma Clarke",
+        "+8613800138004",
+        "en",
+        "Apt 12B, 1500 Huaihai Middle Rd, Xuhui",
+        (31.2080, 121.4460),
+        "water_purifier",
+        "AquaPure UF-200",
+        "water_purifier",
+        dt.date(2022, 9, 1),
+    ),
+    (
+        "吴刚",
+        "13800138005",
+        "zh-CN",
+        "上海市杨浦区国定路335号",
+        (31.2990, 121.5110),
+        "air_conditioner",
+        "Midea KFR-26",
+        "hvac",
+        dt.date(2020, 5, 30),
+    ),
 ]
 
 STAFF = ("staff", "staff-demo-1", Role.CALL_CENTER)
@@ -62,8 +107,12 @@ class Command(BaseCommand):
             user.groups.add(groups[Role.TECHNICIAN])
             # Demo crews work round the clock so that a call at any hour gets dispatched.
             technician = Technician.objects.create(
-                user=user, name=name, home_latitude=lat, home_longitude=lon,
-                shift_start=dt.time(0, 0), shift_end=dt.time(0, 0),
+                user=user,
+                name=name,
+                home_latitude=lat,
+                home_longitude=lon,
+                shift_start=dt.time(0, 0),
+                shift_end=dt.time(0, 0),
             )
             technician.skills.set([skills[code] for code in skill_codes])
         for name, phone, language, address, (lat, lon), kind, model, skill, installed in CUSTOMERS:
@@ -72,8 +121,9 @@ class Command(BaseCommand):
                 continue
             customer = Customer.objects.create(name=name, phone=e164, language=language)
             site = Site.objects.create(customer=customer, address=address, latitude=lat, longitude=lon)
-            Equipment.objects.create(site=site, equipment_type=kind, model=model, install_date=installed,
-                                     required_skill=skills[skill])
+            Equipment.objects.create(
+                site=site, equipment_type=kind, model=model, install_date=installed, required_skill=skills[skill]
+            )
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Staff login (admin, API):   {username} / {password}")
         self.stdout.write(f"  Technician login (app):     zhang / {DEMO_PASSWORD}  (also li, wang, liu, chen)")
