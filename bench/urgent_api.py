@@ -155,7 +155,7 @@ def main() -> None:
 
     phases = _time_phases() if args.phases else None
     staff = User.objects.create_user(username="bench-staff", password="x", is_staff=True)
-    staff.groups.add(Group.objects.get_or_create(name="call_center")[0])
+    staff.groups.add(Group.objects.get_or_create(name="agent")[0])
     client = Client()
     client.force_login(staff)
     from server.common.warmup import warm_up

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Fixroute needs, only those that are missing. Needs root (or sudo).
 set -euo pipefail
-packages=(python3-venv libgl1 libegl1 libgl1-mesa-dri libmtdev1 postgresql redis-server)
+packages=(python3-venv libgl1 libegl1 libgl1-mesa-dri libmtdev1 postgresql redis-server chromium gettext fonts-noto-cjk)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

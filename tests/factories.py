@@ -26,7 +26,7 @@ def user(*, username: str | None = None, password: str = "pw-123456", role: Role
 
 
 def staff(**kwargs: object) -> User:
-    return user(role=Role.CALL_CENTER, **kwargs)  # type: ignore[arg-type]
+    return user(role=Role.AGENT, **kwargs)  # type: ignore[arg-type]
 
 
 def technician(

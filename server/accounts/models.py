@@ -7,9 +7,15 @@ from django.db import models
 class Role(models.TextChoices):
     """Roles are Django groups of these names; the group decides what a user may see."""
 
-    CALL_CENTER = "call_center", "Call-center staff"
+    AGENT = "agent", "Call-center agent"
     DISPATCHER = "dispatcher", "Dispatcher"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Administrator"
     TECHNICIAN = "technician", "Technician"
+
+
+# Roles that work in the staff console and the staff API (technicians use the app only).
+STAFF_ROLES = (Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 
 
 class ApiToken(models.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
 
-from server.accounts.models import Role
+from server.accounts.models import STAFF_ROLES, Role
 from server.common.exceptions import PermissionDenied
 
 
@@ -25,7 +25,18 @@ def _group_names(user: User | AnonymousUser) -> frozenset[str]:
     return names
 
 
+def is_staff_member(user: User | AnonymousUser) -> bool:
+    """Agents, dispatchers, supervisors and administrators (and superusers)."""
+    return has_role(user, *STAFF_ROLES)
+
+
 def require_staff(user: User | AnonymousUser) -> None:
-    """Call-center staff and dispatchers manage work orders; technicians only their own."""
-    if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+    """Agents, dispatchers, supervisors and administrators manage work orders; technicians only their own."""
+    if not is_staff_member(user):
         raise PermissionDenied("Only call-center staff and dispatchers may do this")
+
+
+def require_role(user: User | AnonymousUser, *roles: Role) -> None:
+    if not has_role(user, *roles):
+        names = ", ".join(str(role.label) for role in roles)
+        raise PermissionDenied(f"Only these roles may do this: {names}")

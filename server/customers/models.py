@@ -20,6 +20,18 @@ class Customer(BaseModel):
     notes = models.TextField(blank=True)
     # Created from an unknown caller: staff must complete name and address.
     needs_review = models.BooleanField(default=False)
+    # What the customer agreed to be sent, now (server.care keeps the history: when, how, who).
+    # Service texts (booked, on my way, arrived) are part of the repair the customer asked for;
+    # reminders and marketing need their own yes.
+    consent_service_sms = models.BooleanField(default=True)
+    consent_reminders = models.BooleanField(default=False)
+    consent_marketing = models.BooleanField(default=False)
+    # An open complaint marks the customer red until staff clear it (server.care).
+    complaint_open = models.BooleanField(default=False, db_index=True)
+    complaint_reason = models.CharField(max_length=300, blank=True)
+    complaint_at = models.DateTimeField(null=True, blank=True)
+    # Erased on request: personal data anonymised, orders kept for the statistics.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

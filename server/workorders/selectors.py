@@ -5,8 +5,7 @@ import datetime as dt
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
 
-from server.accounts.models import Role
-from server.accounts.roles import has_role
+from server.accounts.roles import is_staff_member
 from server.common.exceptions import NotFound, PermissionDenied
 from server.technicians.models import Technician
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
@@ -41,7 +40,7 @@ def work_order_get_for_user(*, user: User, work_order_id: int) -> WorkOrder:
     technician cannot learn which order ids exist by trying them.
     """
     work_order = WorkOrder.objects.select_related(*_RELATED).filter(pk=work_order_id).first()
-    if work_order is not None and has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+    if work_order is not None and is_staff_member(user):
         return work_order
     technician = work_order.technician if work_order is not None else None
     if work_order is not None and technician is not None and technician.user_id == user.pk and technician.active:
@@ -66,7 +65,7 @@ def work_order_get_for_tap(*, user: User, work_order_id: int, client_event_id: s
 def work_order_list(
     *, user: User, status: str | None = None, day: dt.date | None = None, limit: int = 200
 ) -> QuerySet[WorkOrder]:
-    if not has_role(user, Role.CALL_CENTER, Role.DISPATCHER):
+    if not is_staff_member(user):
         raise PermissionDenied("Only call-center staff and dispatchers may list work orders")
     queryset = WorkOrder.objects.select_related(*_RELATED).prefetch_related("events")
     if status:

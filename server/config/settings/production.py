@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "ninja",  # its Swagger UI files, served from our own static files (no CDN)
+    "django_htmx",
     "server.common",
     "server.accounts",
     "server.customers",
@@ -46,6 +47,9 @@ INSTALLED_APPS = [
     "server.intake",
     "server.scheduling",
     "notifications",
+    "server.care",
+    "server.crm",
+    "server.console",
     "server.config",
 ]
 
@@ -55,11 +59,14 @@ MIDDLEWARE = [
     # A database that is down or restarting answers 503 with Retry-After, not 500.
     "server.common.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The console's language: the user's choice (a cookie set by set_language), else the browser's.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -124,7 +131,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
-LANGUAGE_CODE = "en"
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [REPO_DIR / "server" / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600  # the user's choice is remembered
+
+# The staff console signs in with Django's session login (throttled by django-axes as the API is).
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "console:login"
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -85,7 +85,7 @@ CUSTOMERS = [
     ),
 ]
 
-STAFF = ("staff", "staff-demo-1", Role.CALL_CENTER)
+STAFF = ("staff", "staff-demo-1", Role.AGENT)
 DEMO_PASSWORD = "tech-demo-1"
 
 
