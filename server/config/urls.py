@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from server.common.views import healthz
@@ -17,4 +17,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("webhooks/twilio/voice", intake_views.twilio_voice, name="twilio_voice"),
     path("webhooks/cti/call", intake_views.cti_call, name="cti_call"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the console's language switch
+    path("care/", include("server.care.urls")),
+    path("crm/", include("server.crm.urls")),
 ]

@@ -9,6 +9,7 @@ run in-process, SMS printed to the console).
 from __future__ import annotations
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from server.config.env import REPO_DIR, env_bool, env_float, env_int, env_list, env_str
@@ -208,7 +209,19 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "sms-redrive": {"task": "notifications.tasks.sms_redrive", "schedule": 60.0},
     "replan-today": {"task": "server.scheduling.tasks.replan_today", "schedule": 15 * 60.0},
+    # Maintenance reminders once a day at REMINDERS_LOCAL_HOUR (local time, never at night).
+    "crm-reminders": {
+        "task": "server.crm.tasks.reminders_daily",
+        "schedule": crontab(hour=env_int("REMINDERS_LOCAL_HOUR", 10), minute=0),
+    },
+    # Raw call payloads and SMS bodies older than RETENTION_DAYS are purged nightly.
+    "crm-retention": {"task": "server.crm.tasks.retention_purge", "schedule": crontab(hour=3, minute=30)},
 }
+
+# --- The customer record (server.crm) -----------------------------------------------------------
+RETENTION_DAYS = env_int("RETENTION_DAYS", 365)
+# Customers with no order for this many months are listed for a follow-up call.
+DORMANT_MONTHS = env_int("DORMANT_MONTHS", 12)
 
 # --- Company and SMS --------------------------------------------------------------------------
 COMPANY_NAME = env_str("COMPANY_NAME", "Fixroute Repairs")
