@@ -237,6 +237,9 @@ TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
 INTAKE_REPEAT_CALL_DAYS = env_int("INTAKE_REPEAT_CALL_DAYS", 7)
 # Shared secret for the generic CTI webhook (header X-Fixroute-Token). Empty: only with DEBUG.
 CTI_WEBHOOK_TOKEN = env_str("CTI_WEBHOOK_TOKEN")
+# The phone menu offered to callers (server.intake.menu): a JSON file of entries (digit, labels in
+# Chinese and English, equipment type, skill); empty: the built-in menu.
+IVR_MENU_JSON = env_str("IVR_MENU_JSON")
 
 # --- Geocoding --------------------------------------------------------------------------------
 # A typed address without coordinates is geocoded through geopy. GEOCODER: none (the offline
