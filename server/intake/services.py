@@ -19,14 +19,17 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from server.care import services as care_services
+from server.care.models import CallbackKind, ComplaintSource
 from server.common.db import retry_transaction
-from server.common.exceptions import NotFound, ValidationFailed
+from server.common.exceptions import ValidationFailed
 from server.common.phones import phone_to_e164, phone_to_e164_or_none
 from server.common.text import PROBLEM_MAX_LENGTH, json_clean, text_clean, text_is_clean
 from server.customers import services as customer_services
 from server.customers.geocoding import GeocodeResult, address_geocode
 from server.customers.models import Customer, Equipment, Site
-from server.intake.models import CallbackTask, CallOutcome, CallRecord
+from server.intake import menu
+from server.intake.models import CallOutcome, CallRecord
 from server.scheduling import services as scheduling_services
 from server.technicians.models import Skill
 from server.workorders import services as work_order_services
@@ -246,25 +249,47 @@ def _call_record_new(
         )
         call.customer, call.work_order, call.outcome = customer, open_order, CallOutcome.JOINED
         call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
+        _complaint_check(call, text=text)
         return CallResult(call=call, work_order=open_order, repeated_request=False)
     site = customer.sites.first()
-    equipment = site.equipment.first() if site is not None and site.equipment.count() == 1 else None
+    # The caller's menu choice picks their matching equipment and its skill (else the only one).
+    pick = menu.menu_pick(site=site, digits=text.ivr_digits)
     needs_review = customer.needs_review or site is None
     work_order = work_order_create_and_dispatch(
         customer=customer,
         site=site,
-        equipment=equipment,
+        equipment=pick.equipment,
         problem=_problem_text(reason=text.reason, ivr_digits=text.ivr_digits),
-        required_skill=equipment.required_skill if equipment is not None else None,
+        required_skill=pick.skill,
         source=Source.PHONE,
         needs_review=needs_review,
         actor_label=provider,
         note=f"{label} (call {call_id})"
         + (" — unknown caller, staff must complete the customer and address" if needs_review else ""),
     )
+    menu.menu_pick_record(work_order=work_order, call=call, pick=pick)
     call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.CREATED
     call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
+    _complaint_check(call, text=text)
     return CallResult(call=call, work_order=work_order, repeated_request=False)
+
+
+def _complaint_check(call: CallRecord, *, text: _CallText) -> None:
+    """A complaint in what the caller said (the reason the phone system sent) moves their order up.
+
+    Inside the call's transaction, after the order is placed: the customer row is already locked,
+    and a complaint raises the priority and asks for a re-plan (``server.care``). Unidentified
+    callers are not checked: their order waits for staff, who call them back anyway.
+    """
+    if not text.reason or call.customer is None:
+        return
+    care_services.complaint_check(
+        customer=call.customer,
+        work_order=call.work_order,
+        text=text.reason,
+        source=ComplaintSource.CALL,
+        actor_label=call.provider,
+    )
 
 
 def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
@@ -288,8 +313,13 @@ def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
         f"The caller ID was withheld or is not a phone number ({shown}): call the customer back "
         "to take their name, number and address"
     )
-    task = callback_task_create(
-        reason=reason, customer=customer, work_order=work_order, call=call, caller_raw=text.caller_raw
+    task = care_services.callback_task_create(
+        kind=CallbackKind.UNIDENTIFIED,
+        reason=reason,
+        customer=customer,
+        work_order=work_order,
+        call_id=call.pk,
+        caller_raw=text.caller_raw,
     )
     work_order_services.work_order_note(
         work_order=work_order,
@@ -301,44 +331,6 @@ def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
     call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.UNIDENTIFIED
     call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
     return CallResult(call=call, work_order=work_order, repeated_request=False)
-
-
-@transaction.atomic
-def callback_task_create(
-    *,
-    reason: str,
-    customer: Customer | None = None,
-    work_order: WorkOrder | None = None,
-    call: CallRecord | None = None,
-    phone: str = "",
-    caller_raw: str = "",
-) -> CallbackTask:
-    """Open a task for staff to call someone back; ``phone`` when the number is known (stored as
-    E.164; one that is not a phone number raises ``InvalidPhoneNumber``)."""
-    task = CallbackTask(
-        customer=customer,
-        work_order=work_order,
-        call=call,
-        phone=phone_to_e164(phone) if phone.strip() else "",
-        caller_raw=text_clean(caller_raw, max_length=_max_length("caller_raw", model=CallbackTask)),
-        reason=text_clean(reason, max_length=PROBLEM_MAX_LENGTH),
-    )
-    task.full_clean(exclude=["customer", "work_order", "call", "done_by"], validate_constraints=False)
-    task.save()
-    return task
-
-
-@transaction.atomic
-def callback_task_complete(*, task_id: int, user: User) -> CallbackTask:
-    """Mark a callback done by ``user``; a task already done keeps who did it and when."""
-    task = CallbackTask.objects.select_for_update().filter(pk=task_id).first()
-    if task is None:
-        raise NotFound(f"Callback task {task_id} does not exist")
-    if task.done_at is None:
-        task.done_at = timezone.now()
-        task.done_by = user
-        task.save(update_fields=["done_at", "done_by", "updated_at"])
-    return task
 
 
 def repair_log(
@@ -432,7 +424,7 @@ def _repair_log(
             )
     elif equipment is not None:
         skill = equipment.required_skill
-    return work_order_create_and_dispatch(
+    work_order = work_order_create_and_dispatch(
         customer=customer,
         site=site,
         equipment=equipment,
@@ -443,6 +435,17 @@ def _repair_log(
         source=Source.MANUAL,
         window_start=window_start,
         window_end=window_end,
-        complaint=complaint,
         actor=actor,
     )
+    if complaint:
+        # Staff marking the repair a complaint is a complaint like any other: the customer and the
+        # order turn red, the order moves up a step and a supervisor calls back.
+        care_services.complaint_raise(
+            customer=customer,
+            work_order=work_order,
+            reason="Marked as a complaint when the repair was logged",
+            source=ComplaintSource.STAFF,
+            actor=actor if isinstance(actor, User) else None,
+        )
+        work_order.refresh_from_db()
+    return work_order

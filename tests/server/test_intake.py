@@ -11,9 +11,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 from twilio.request_validator import RequestValidator
 
+from server.care import services as care_services
+from server.care.models import CallbackTask
 from server.customers.models import Customer
-from server.intake import services as intake_services
-from server.intake.models import CallbackTask, CallRecord
+from server.intake.models import CallRecord
 from server.scheduling import services
 from server.workorders.models import Status, WorkOrder
 from tests import factories
@@ -189,6 +190,7 @@ def test_a_withheld_or_unreadable_caller_is_recorded_for_a_callback(client, crew
     assert task.phone == ""
     assert task.caller_raw == caller
     assert task.done_at is None
+    assert task.kind == "unidentified"
     assert order.events.filter(kind="call", text__startswith="Callback needed").exists()
 
 
@@ -240,8 +242,8 @@ def test_staff_mark_a_callback_done_in_the_admin(client, cti):
     task = CallbackTask.objects.get()
     admin_user = User.objects.create_superuser("boss", password="pw-123456")
     client.force_login(admin_user)
-    assert client.get("/admin/intake/callbacktask/").status_code == 200
-    response = client.post("/admin/intake/callbacktask/", {"action": "mark_called_back", "_selected_action": [task.pk]})
+    assert client.get("/admin/care/callbacktask/").status_code == 200
+    response = client.post("/admin/care/callbacktask/", {"action": "mark_called_back", "_selected_action": [task.pk]})
     assert response.status_code == 302
     task.refresh_from_db()
     assert task.done_at is not None
@@ -249,11 +251,11 @@ def test_staff_mark_a_callback_done_in_the_admin(client, cti):
 
 
 def test_a_callback_task_keeps_who_called_back_first():
-    task = intake_services.callback_task_create(reason="ask for the address", phone="138 0013 8001")
+    task = care_services.callback_task_create(kind="unidentified", reason="ask for the address", phone="138 0013 8001")
     assert task.phone == "+8613800138001"
     first, second = factories.staff(), factories.staff()
-    done = intake_services.callback_task_complete(task_id=task.pk, user=first)
-    again = intake_services.callback_task_complete(task_id=task.pk, user=second)
+    done = care_services.callback_task_complete(task_id=task.pk, user=first)
+    again = care_services.callback_task_complete(task_id=task.pk, user=second)
     assert again.done_by == first
     assert again.done_at == done.done_at
 

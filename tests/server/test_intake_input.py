@@ -11,6 +11,7 @@ import pytest
 from django.db import models
 from twilio.request_validator import RequestValidator
 
+from server.care.models import CallbackTask
 from server.common.text import (
     PROBLEM_MAX_LENGTH,
     TRUNCATED_MARKER,
@@ -19,7 +20,7 @@ from server.common.text import (
     text_is_clean,
 )
 from server.intake import services
-from server.intake.models import CallbackTask, CallRecord
+from server.intake.models import CallRecord
 from server.workorders.models import WorkOrder, WorkOrderEvent
 from tests import factories
 from tests.server.test_intake import TOKEN, URL, post_cti, twilio_params
