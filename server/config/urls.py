@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from server.common.views import healthz
 from server.config.api import api
@@ -10,8 +9,6 @@ admin.site.site_header = "Fixroute"
 admin.site.site_title = "Fixroute"
 
 urlpatterns = [
-    # The staff's entry point (the admin today); not permanent, so browsers follow a future console.
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
@@ -20,4 +17,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the console's language switch
     path("care/", include("server.care.urls")),
     path("crm/", include("server.crm.urls")),
+    # The staff console at the root: GET / is its home (after login); administrators keep /admin/.
+    path("", include("server.console.urls", namespace="console")),
 ]

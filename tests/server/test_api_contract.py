@@ -148,7 +148,7 @@ def test_the_docs_are_for_staff_and_load_nothing_from_a_cdn(client):
 def test_the_root_sends_staff_to_their_entry_point(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/"
+    assert response["Location"] == "/login/?next=/"  # the console, after signing in
 
 
 # -- input the database cannot store -------------------------------------------------------------------------

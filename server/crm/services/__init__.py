@@ -1,0 +1,1 @@
+"""The crm app's services, split by sub-domain (HackSoft "modules")."""
