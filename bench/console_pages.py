@@ -69,15 +69,18 @@ SEQUENCES = ("customers_customer", "customers_site", "customers_equipment", "wor
 
 # Console pages asked, as (name, path); ``{customer}`` and ``{order}`` are filled per request.
 PAGES = [
-    ("home (screen-pop)", "/"),
+    ("home", "/"),
+    ("screen-pop check (nothing new)", "/calls/pop/?after=10000000"),
+    ("screen-pop (a new call)", "/calls/pop/?after={call_before}"),
     ("work orders", "/work-orders/"),
     ("work orders: search WO", "/work-orders/?q=WO-{order:06d}"),
     ("work orders: search phone", "/work-orders/?q=139{customer:08d}"),
     ("work orders: search name", "/work-orders/?q=客户{customer}"),
-    ("work orders: complaint filter", "/work-orders/?complaint=1"),
+    ("work orders: search address", "/work-orders/?q=南京西路{customer}号"),
+    ("work orders: complaint filter", "/work-orders/?complaint=on"),
     ("work order", "/work-orders/{order}/"),
     ("customer 360", "/customers/{customer}/"),
-    ("customer search", "/customers/search/?q=139{customer:08d}"),
+    ("repair: find customer", "/repair/search/?q=139{customer:08d}"),
 ]
 
 
@@ -125,11 +128,11 @@ def main() -> int:
         timings, status = [], 200
         for n in range(args.repeat):
             customer = 1 + (n * 7919) % args.customers
-            url = path.format(customer=customer, order=2 * customer - 1)
+            url = path.format(customer=customer, order=2 * customer - 1, call_before=args.customers - 1)
             started = time.perf_counter()
             response = client.get(url)
             timings.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
+            if response.status_code not in (200, 204):
                 status = response.status_code
                 emit(f"{name}: {url} answered {status}")
                 break
