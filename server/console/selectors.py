@@ -375,7 +375,7 @@ SEARCH_MATCHES = 1000
 
 def work_order_search(*, filters: WorkOrderFilters) -> QuerySet[WorkOrder]:
     """The work-order list: searched by WO number ("WO-000001" or "1"), phone in any format,
-    name or address, and filtered; newest first."""
+    name or address, and filtered; orders with a complaint first, then newest first."""
     queryset = WorkOrder.objects.select_related("customer", "site", "technician")
     text = filters.query.strip()
     if text:
@@ -408,7 +408,8 @@ def work_order_search(*, filters: WorkOrderFilters) -> QuerySet[WorkOrder]:
         queryset = queryset.filter(needs_review=True)
     if filters.at_risk:
         queryset = queryset.filter(promise_at_risk=True)
-    return queryset.order_by("-id")
+    # A complaint moves its order to the top of the list (until staff clear it), newest first.
+    return queryset.order_by("-complaint", "-id")
 
 
 def work_order_detail(*, work_order_id: int) -> WorkOrder:

@@ -91,7 +91,11 @@ class WorkOrder(BaseModel):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["technician", "scheduled_day", "route_position"])]
+        indexes = [
+            models.Index(fields=["technician", "scheduled_day", "route_position"]),
+            # The staff list shows orders with a complaint first (red at the top), newest first.
+            models.Index(fields=["complaint", "id"], name="workorder_complaint_first"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="workorder_status_valid"),
             models.CheckConstraint(condition=models.Q(priority__in=Priority.values), name="workorder_priority_valid"),

@@ -192,3 +192,39 @@ def test_a_locked_out_user_is_told_so(live_server, settings, new_page):
         page.click("button[type=submit].primary")
         page.wait_for_load_state()
     assert page.locator("#locked-out").is_visible()
+
+
+def test_a_complaint_note_turns_the_order_red_moves_it_up_and_into_the_supervisors_queue(
+    live_server, desk, new_page, login, shot
+):
+    customer = desk["customer"]
+    angry = intake_services.call_receive(provider="cti", call_id="first", caller="+8613800138001", reason="漏水")
+    order = angry.work_order
+    other = factories.customer(name="钱多多", phone="+8613912345678")
+    newer = intake_services.call_receive(provider="cti", call_id="second", caller=other.phone, reason="不出水")
+    page = login(new_page(), desk["agent"])
+    page.goto(live_server.url + "/work-orders/")
+    first_row = page.locator("table.orders tbody tr").first
+    assert newer.work_order.reference in first_row.inner_text()  # newest first while nobody complains
+
+    page.goto(f"{live_server.url}/customers/{customer.pk}/")
+    page.fill(".note-form textarea", "师傅迟到两个小时，服务太差劲了，我要投诉！")
+    page.click(".note-form button[type=submit]")
+    page.locator("#timeline").wait_for(state="visible")
+    assert "太差劲了" in page.locator("#timeline").inner_text()
+
+    order.refresh_from_db()
+    assert order.complaint is True
+    assert order.priority == "high"  # one step up from normal: the optimizer serves it sooner
+    page.goto(live_server.url + "/work-orders/")
+    first_row = page.locator("table.orders tbody tr").first
+    assert order.reference in first_row.inner_text()  # moved to the top of the list
+    assert "complaint" in (first_row.get_attribute("class") or "")  # and red
+    shot(page, "work-orders-complaint-zh")
+
+    supervisor = login(new_page(), factories.user(role=Role.SUPERVISOR))
+    supervisor.goto(live_server.url + "/care/queue/")
+    task = supervisor.locator("table.callbacks tr.callback.complaint")
+    assert task.count() == 1
+    assert "赵敏" in task.inner_text()
+    shot(supervisor, "supervisor-queue-zh")
