@@ -86,6 +86,8 @@ CUSTOMERS = [
 ]
 
 STAFF = ("staff", "staff-demo-1", Role.AGENT)
+# A plain call-center agent (no admin, no exports; phone numbers masked in lists).
+AGENT = ("agent", "agent-demo-1", Role.AGENT)
 DEMO_PASSWORD = "tech-demo-1"
 
 
@@ -100,6 +102,9 @@ class Command(BaseCommand):
         if not User.objects.filter(username=username).exists():
             staff = User.objects.create_user(username=username, password=password, is_staff=True, is_superuser=True)
             staff.groups.add(groups[role], groups[Role.DISPATCHER])
+        agent_name, agent_password, agent_role = AGENT
+        if not User.objects.filter(username=agent_name).exists():
+            User.objects.create_user(username=agent_name, password=agent_password).groups.add(groups[agent_role])
         for name, login, (lat, lon), skill_codes in TECHNICIANS:
             if Technician.objects.filter(user__username=login).exists():
                 continue
@@ -125,6 +130,7 @@ class Command(BaseCommand):
                 site=site, equipment_type=kind, model=model, install_date=installed, required_skill=skills[skill]
             )
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  Staff login (admin, API):   {username} / {password}")
+        self.stdout.write(f"  Staff login (console, admin, API): {username} / {password}")
+        self.stdout.write(f"  Agent login (console):      {agent_name} / {agent_password}")
         self.stdout.write(f"  Technician login (app):     zhang / {DEMO_PASSWORD}  (also li, wang, liu, chen)")
         self.stdout.write(f"  Known caller to simulate:   {CUSTOMERS[0][1]} ({CUSTOMERS[0][0]})")
