@@ -32,6 +32,7 @@ class SmsMessage(models.Model):
         ARRIVED = "arrived", "Arrived"
         DONE = "done", "Done"
         ETA_UPDATE = "eta_update", "ETA update"
+        REMINDER = "reminder", "Maintenance reminder"
         OTHER = "other", "Other"
 
     class Language(models.TextChoices):

@@ -62,7 +62,7 @@ def test_each_stage_is_sent_once_across_repeated_runs_and_days():
     messages = list(SmsMessage.objects.order_by("id"))
     assert len(messages) == 3
     assert {m.to for m in messages} == {customer.phone}
-    assert all(m.customer_id == customer.pk for m in messages)
+    assert all(m.customer_id == customer.pk and m.kind == SmsMessage.Kind.REMINDER for m in messages)
     assert all(m.body.startswith("【品牌】") and "1" in m.body and DUE.isoformat() in m.body for m in messages)
     assert [r.sms_id for r in Reminder.objects.order_by("id")] == [m.pk for m in messages]
 

@@ -144,7 +144,7 @@ def _reminder_send(due: Due) -> Reminder | None:
             body=reminder_text(
                 language=customer.language, label=due.interval.label, due_date=due.due_date, stage=due.stage
             ),
-            kind=SmsMessage.Kind.OTHER,
+            kind=SmsMessage.Kind.REMINDER,
             language=customer.language,
             idempotency_key=f"crm-reminder:{equipment.pk}:{due.due_date.isoformat()}:{due.stage}",
             customer_id=customer.pk,
