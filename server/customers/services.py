@@ -89,7 +89,8 @@ def site_create(
         is_primary=not customer.sites.exists() if is_primary is None else is_primary,
     )
     _locate(site, latitude=latitude, longitude=longitude, geocode=geocode, geocoded=geocoded)
-    site.full_clean(exclude=["customer"])
+    # The coordinates were range-checked above (the constraints would ask the database again).
+    site.full_clean(exclude=["customer"], validate_constraints=False)
     site.save()
     return site
 
