@@ -178,7 +178,7 @@ def reminder_order_create(*, reminder_id: int, actor: User) -> WorkOrder:
     require_staff(actor)
     with transaction.atomic():
         reminder = (
-            Reminder.objects.select_for_update()
+            Reminder.objects.select_for_update(of=("self",))
             .select_related("equipment__site", "customer", "work_order")
             .filter(pk=reminder_id)
             .first()
