@@ -34,6 +34,7 @@ from server.crm.models import Reminder
 from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallOutcome, CallRecord
 from server.technicians.models import Skill, Technician
+from server.workorders import event_text
 from server.workorders.models import OPEN_STATUSES, EventKind, Priority, Status, WorkOrder, WorkOrderEvent
 
 # The models' choice labels are English and belong to apps below; the console shows these.
@@ -188,9 +189,11 @@ def event_title(event: WorkOrderEvent) -> str:
 
 
 def event_words(event: WorkOrderEvent) -> str:
-    """One event of an order's log as a sentence."""
+    """One event of an order's log as a sentence in the user's language (its stored English
+    text when it cannot be rendered: ``server.workorders.event_text``)."""
     label = event_title(event)
-    return f"{label}: {event.text}" if event.text else label
+    sentence = event_text.event_sentence(event)
+    return f"{label}: {sentence}" if sentence else label
 
 
 def _care_entries(customer: Customer, *, limit: int) -> list[TimelineEntry]:
@@ -295,7 +298,7 @@ def customer_timeline(*, customer: Customer, limit: int = 500) -> list[TimelineE
                 at=event.created_at,
                 kind="event",
                 title=event_title(event),
-                text=event.text,
+                text=event_text.event_sentence(event),
                 work_order=event.work_order,
                 extra={"actor": event.actor_label or (str(event.actor) if event.actor else "")},
             )
@@ -440,29 +443,4 @@ def skills_all() -> list[Skill]:
 
 def explanation_sentences(explanation: dict[str, Any] | None) -> list[str]:
     """The optimizer's comparison of technicians (``assignment_explanation``) as sentences."""
-    if not explanation:
-        return []
-    sentences: list[str] = []
-    for row in (explanation.get("candidates") or [])[:6]:
-        name = row.get("technician") or _("a technician")
-        if row.get("chosen"):
-            details = []
-            if row.get("travel_minutes") is not None:
-                details.append(_("%(minutes)s min drive") % {"minutes": row["travel_minutes"]})
-            if row.get("arrival"):
-                details.append(_("arrives at %(time)s") % {"time": row["arrival"]})
-            if row.get("lateness_minutes"):
-                details.append(_("%(minutes)s min late") % {"minutes": row["lateness_minutes"]})
-            if details:
-                # Translators: the list separator between the details of the chosen technician.
-                joined = _(", ").join(details)
-                sentences.append(_("%(name)s was chosen: %(details)s.") % {"name": name, "details": joined})
-            else:
-                sentences.append(_("%(name)s was chosen.") % {"name": name})
-        else:
-            reason = row.get("reason") or _("a longer drive")
-            sentences.append(_("Not %(name)s: %(reason)s.") % {"name": name, "reason": reason})
-    manual = explanation.get("manual")
-    if isinstance(manual, dict) and manual.get("by"):
-        sentences.append(_("Assigned by hand by %(who)s.") % {"who": manual["by"]})
-    return sentences
+    return event_text.explanation_sentences(explanation)

@@ -245,7 +245,12 @@ def _call_record_new(
             text=f"{label} joined this order"
             + (f": {_problem_text(reason=text.reason, ivr_digits='')}" if text.reason else ""),
             actor_label=provider,
-            data={"call_id": call_id, "provider": provider},
+            data={
+                "call_id": call_id,
+                "provider": provider,
+                "caller": caller_phone,
+                "problem": _problem_text(reason=text.reason, ivr_digits="") if text.reason else "",
+            },
         )
         call.customer, call.work_order, call.outcome = customer, open_order, CallOutcome.JOINED
         call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])
@@ -266,6 +271,7 @@ def _call_record_new(
         actor_label=provider,
         note=f"{label} (call {call_id})"
         + (" — unknown caller, staff must complete the customer and address" if needs_review else ""),
+        note_data={"call_id": call_id, "caller": caller_phone, "provider": provider, "unknown_caller": needs_review},
     )
     menu.menu_pick_record(work_order=work_order, call=call, pick=pick)
     call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.CREATED
@@ -308,6 +314,7 @@ def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
         needs_review=True,
         actor_label=call.provider,
         note=f"Call {call.call_id} from an unidentified caller (caller ID {shown})",
+        note_data={"call_id": call.call_id, "provider": call.provider, "unidentified": True, "caller_raw": shown},
     )
     reason = (
         f"The caller ID was withheld or is not a phone number ({shown}): call the customer back "
@@ -326,7 +333,7 @@ def _call_unidentified(call: CallRecord, *, text: _CallText) -> CallResult:
         kind=EventKind.CALL,
         text=f"Callback needed: {reason}",
         actor_label=call.provider,
-        data={"call_id": call.call_id, "provider": call.provider, "callback_task": task.pk},
+        data={"call_id": call.call_id, "provider": call.provider, "callback_task": task.pk, "caller_raw": shown},
     )
     call.customer, call.work_order, call.outcome = customer, work_order, CallOutcome.UNIDENTIFIED
     call.save(update_fields=["customer", "work_order", "outcome", "updated_at"])

@@ -110,6 +110,7 @@ def work_order_assign_by_hand(
             to_status=Status.NEW,
             actor=actor,
             text=f"Taken off the plan to be assigned by hand to {technician}",
+            data={"why": "assign_by_hand", "technician": technician.name},
         )
     snapshot = snapshot_build(now=now, insert_only=work_order.pk, technician_ids={technician.pk})
     key, tkey = order_key(work_order.pk), technician_key(technician.pk)
@@ -209,7 +210,12 @@ def work_order_pin(
         kind=EventKind.PINNED,
         actor=actor,
         text=f"{text} ({note})" if note else text,
-        data={"pinned": pinned},
+        data={
+            "pinned": pinned,
+            "technician": work_order.technician.name if work_order.technician else "",
+            "start": start.isoformat() if pinned and start else None,
+            "note": note,
+        },
     )
     return work_order
 
@@ -245,6 +251,7 @@ def work_order_reschedule(
             to_status=Status.NEW,
             actor=actor,
             text=f"Taken off the plan to be rescheduled: {reason}",
+            data={"why": "reschedule", "reason": reason},
         )
     work_order = _locked(work_order_id)
     work_order.window_start, work_order.window_end = window_start, window_end
@@ -272,7 +279,7 @@ def work_order_cancel(*, work_order_id: int, reason: str, actor: User | None) ->
         to_status=Status.CANCELLED,
         actor=actor,
         text=f"Cancelled: {reason}",
-        data={"reason": reason},
+        data={"reason": reason, "why": "cancel"},
     )
 
 
@@ -293,7 +300,7 @@ def work_order_hold(
         text=f"On hold: {reason}",
         hold_reason=reason,
         follow_up_on=follow_up_on,
-        data={"reason": reason},
+        data={"reason": reason, "why": "hold"},
     )
 
 
@@ -302,6 +309,10 @@ def work_order_release(*, work_order_id: int, actor: User | None) -> WorkOrder:
     """Put an on-hold order back into planning and place it at once."""
     _lock_fleet()
     work_order_services.work_order_transition(
-        work_order_id=work_order_id, to_status=Status.NEW, actor=actor, text="Released back to planning"
+        work_order_id=work_order_id,
+        to_status=Status.NEW,
+        actor=actor,
+        text="Released back to planning",
+        data={"why": "release"},
     )
     return scheduling_services.work_order_dispatch(work_order_id=work_order_id)

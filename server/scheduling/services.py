@@ -291,11 +291,13 @@ def _dispatch_once(
     if plan is None or insertion is None:
         reason = snapshot.skipped.get(work_order_id, "it is not open")
         text = f"Not dispatched: {reason}; a dispatcher must place it"
+        data = {"outcome": "not_dispatched", "reason": reason}
     else:
         explanation = explanation_json(snapshot, insertion.candidates, insertion.technician_id, also=compared)
-        data = {"explanation": explanation}
+        data = {"explanation": explanation, "outcome": "dispatched"}
         if insertion.technician_id is None:
             text = f"Not dispatched: {insertion.reason}. " + _explanation_text(explanation)
+            data.update(outcome="not_dispatched", reason=insertion.reason)
         else:
             new_plan = apply_insertion(snapshot.problem, plan, insertion)
             plan_apply(
@@ -462,6 +464,7 @@ def _unschedule(work_order: PlannedOrder, reason: str, stale: list[str]) -> list
         to_status=Status.NEW,
         actor_label="re-plan",
         text=f"Unscheduled by the re-plan: {reason}",
+        data={"why": "unscheduled", "reason": reason},
     )
     outcome = work_order_services.work_order_promise_check(
         work_order=done,

@@ -27,6 +27,9 @@ LOCATION_FRESH_FOR = dt.timedelta(hours=2)
 JOB_POSITION_FOR = dt.timedelta(hours=12)
 
 _SMS_KIND = {Status.EN_ROUTE: "on_my_way", Status.ON_SITE: "arrived", Status.COMPLETED: "done"}
+# What a status change's data holds that renders it in words (``event_text``); a withdrawn
+# promise keeps these to say why.
+_STATUS_WORDS_DATA = ("action", "reason", "note", "why", "technician")
 
 
 def _event(
@@ -101,8 +104,12 @@ def work_order_create(
     actor: User | None = None,
     actor_label: str = "",
     note: str = "",
+    note_data: dict[str, Any] | None = None,
 ) -> WorkOrder:
-    """Create a NEW work order and log it. Dispatch is the caller's next step (scheduling)."""
+    """Create a NEW work order and log it. Dispatch is the caller's next step (scheduling).
+
+    ``note_data``: what ``note`` says, as data the console renders in the reader's language
+    (``server.workorders.event_text``)."""
     if site is not None and site.customer_id != customer.pk:
         raise ValidationFailed("The site belongs to another customer", extra={"site": site.pk})
     if equipment is not None and site is not None and equipment.site_id != site.pk:
@@ -138,7 +145,7 @@ def work_order_create(
         actor=actor,
         actor_label=actor_label,
         to_status=Status.NEW,
-        data={"priority": priority, "needs_review": needs_review},
+        data={"priority": priority, "needs_review": needs_review, "source": source, **(note_data or {})},
     )
     return work_order
 
@@ -304,6 +311,9 @@ def work_order_transition(
                 "promised_start": withdrawn[0].isoformat(),
                 "promised_end": withdrawn[1].isoformat(),
                 "reason": text or to_status.value,
+                "status": to_status.value,
+                "status_text": text,
+                "status_data": {k: v for k, v in (data or {}).items() if k in _STATUS_WORDS_DATA},
             },
         )
     if to_status in _SMS_KIND:
@@ -379,6 +389,7 @@ def work_order_promise(
             "previous_start": before[0].isoformat() if before[0] else None,
             "previous_end": before[1].isoformat() if before[1] else None,
             "reason": reason,
+            "technician": work_order.technician.name if work_order.technician else "",
         },
     )
     return work_order
@@ -424,7 +435,13 @@ def work_order_promise_check(
         kind=EventKind.PROMISE,
         actor_label=actor_label,
         text=text,
-        data={"outcome": outcome, "planned_arrival": arrival.isoformat() if arrival else None, "reason": reason},
+        data={
+            "outcome": outcome,
+            "planned_arrival": arrival.isoformat() if arrival else None,
+            "reason": reason,
+            "promised_start": work_order.promised_start.isoformat(),
+            "promised_end": work_order.promised_end.isoformat(),
+        },
     )
     return outcome
 
@@ -514,7 +531,12 @@ def work_order_eta_minutes(work_order: WorkOrder, *, now: dt.datetime) -> int | 
 def _queue_status_sms(work_order: WorkOrder, *, event: WorkOrderEvent, kind: str) -> None:
     customer = work_order.customer
     if not customer.phone:
-        _event(work_order, kind=EventKind.SMS, text="No SMS: the customer has no phone number")
+        _event(
+            work_order,
+            kind=EventKind.SMS,
+            text="No SMS: the customer has no phone number",
+            data={"outcome": "no_phone"},
+        )
         return
     eta = work_order_eta_minutes(work_order, now=timezone.now()) if kind == "on_my_way" else None
     # The routing provider failed and the offline model answered: the event says so.
@@ -540,7 +562,12 @@ def _queue_status_sms(work_order: WorkOrder, *, event: WorkOrderEvent, kind: str
         work_order,
         kind=EventKind.SMS,
         text=f"SMS queued to {customer.phone}: {body}",
-        data={"sms_id": message.pk, "eta_minutes": eta, "eta_approximate": eta_approximate},
+        data={
+            "sms_id": message.pk,
+            "eta_minutes": eta,
+            "eta_approximate": eta_approximate,
+            "to": customer.phone,
+        },
     )
 
 
@@ -606,6 +633,8 @@ def work_order_assign(
         "planned_arrival": planned_arrival.isoformat(),
         "explanation": explanation or {},
         "reason": reason,
+        "technician": technician.name,
+        "custom_text": bool(text),
     }
     if first:
         _event(
@@ -628,6 +657,7 @@ def work_order_assign(
             data={
                 **data,
                 "previous_technician_id": previous.pk,
+                "previous_technician": previous.name,
                 "previous_arrival": logged.isoformat() if logged else None,
             },
         )
@@ -752,6 +782,8 @@ def work_order_technician_event(
             "longitude": longitude,
             "device_time": device_time.isoformat(),
             "reason": reason,
+            "technician": technician.name,
+            "note": note.strip(),
         },
     )
     return work_order, False
@@ -880,6 +912,7 @@ def work_orders_retime_record(*, work_order_ids: list[int], reason: str, actor_l
                         "planned_arrival": arrival.isoformat(),
                         "reason": reason,
                         "previous_arrival": logged.isoformat() if logged else None,
+                        "technician": name,
                     },
                 )
             )

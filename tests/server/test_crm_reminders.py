@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from notifications.models import SmsMessage
 from server.common.exceptions import PermissionDenied
@@ -14,7 +14,8 @@ from server.crm.selectors import customers_dormant, reminders_open
 from server.crm.services.reminders import add_months, reminder_order_create, reminders_queue
 from server.crm.tasks import reminders_daily
 from server.customers.models import Customer, Equipment
-from server.workorders.models import Source, Status, WorkOrder, WorkOrderEvent
+from server.workorders.event_text import event_sentence
+from server.workorders.models import EventKind, Source, Status, WorkOrder, WorkOrderEvent
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +159,9 @@ def test_a_click_creates_one_preventive_order():
     reminder.refresh_from_db()
     assert reminder.work_order_id == order.pk
     assert list(reminders_open()) == []
+    created = order.events.get(kind=EventKind.CREATED)
+    with translation.override("zh-hans"):
+        assert event_sentence(created) == f"来自保养提醒 {reminder.pk}"
 
 
 def test_a_technician_cannot_create_the_order():

@@ -200,6 +200,7 @@ def reminder_order_create(*, reminder_id: int, actor: User) -> WorkOrder:
             source=Source.MANUAL,
             actor=actor,
             note=f"From maintenance reminder {reminder.pk}",
+            note_data={"reminder_id": reminder.pk},
         )
         reminder.work_order = work_order
         reminder.save(update_fields=["work_order"])
