@@ -89,6 +89,7 @@ class WorkOrderFilterForm(forms.Form):
     technician = forms.ModelChoiceField(
         label=_("Technician"), required=False, queryset=Technician.objects.order_by("name"), empty_label=_("Anyone")
     )
+    area = forms.CharField(label=_("Area"), required=False, max_length=100)
     complaint = forms.BooleanField(label=_("Complaint"), required=False)
     needs_review = forms.BooleanField(label=_("Needs review"), required=False)
     at_risk = forms.BooleanField(label=_("Promise at risk"), required=False)

@@ -367,6 +367,7 @@ class WorkOrderFilters:
     status: str = ""
     priority: str = ""
     technician_id: int | None = None
+    area: str = ""  # a district or street, matched in the site's address ("静安区")
     complaint: bool = False
     needs_review: bool = False
     at_risk: bool = False
@@ -405,6 +406,8 @@ def work_order_search(*, filters: WorkOrderFilters) -> QuerySet[WorkOrder]:
         queryset = queryset.filter(priority=filters.priority)
     if filters.technician_id:
         queryset = queryset.filter(technician_id=filters.technician_id)
+    if filters.area.strip():
+        queryset = queryset.filter(site__address__icontains=filters.area.strip())
     if filters.complaint:
         queryset = queryset.filter(Q(complaint=True) | Q(customer__complaint_open=True))
     if filters.needs_review:

@@ -216,6 +216,7 @@ def work_order_list(request: HttpRequest) -> HttpResponse:
             status=data["status"],
             priority=data["priority"],
             technician_id=data["technician"].pk if data["technician"] else None,
+            area=data["area"],
             complaint=data["complaint"],
             needs_review=data["needs_review"],
             at_risk=data["at_risk"],

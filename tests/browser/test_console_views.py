@@ -127,6 +127,17 @@ def test_the_work_order_list_filters_by_status(agent_client):
     assert order.reference not in agent_client.get(reverse("console:work_orders"), {"status": other}).content.decode()
 
 
+def test_the_work_order_list_filters_by_area(agent_client):
+    factories.technician()
+    factories.customer(name="赵敏", phone="+8613800138001", address="上海市静安区南京西路1266号")
+    other = factories.customer(name="李雷", phone="+8613900139002", address="上海市浦东新区世纪大道100号")
+    jingan = intake_services.call_receive(provider="cti", call_id="a-1", caller="+8613800138001").work_order
+    pudong = intake_services.call_receive(provider="cti", call_id="a-2", caller=other.phone).work_order
+    html = agent_client.get(reverse("console:work_orders"), {"area": "静安区"}).content.decode()
+    assert jingan.reference in html
+    assert pudong.reference not in html
+
+
 def test_staff_actions_call_the_change_services_and_show_a_refusal(agent_client):
     factories.technician()
     factories.customer()
