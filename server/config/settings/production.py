@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "notifications",
     "server.care",
     "server.crm",
+    "server.tracking",
     "server.console",
     "server.config",
 ]
@@ -231,6 +232,22 @@ SMS_SIGNATURE = env_str("SMS_SIGNATURE", "Fixroute")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+# Aliyun SMS (mainland China): chosen for +86 numbers when ALIYUN_SMS_ACCESS_KEY_ID is set.
+ALIYUN_SMS_ACCESS_KEY_ID = env_str("ALIYUN_SMS_ACCESS_KEY_ID")
+ALIYUN_SMS_ACCESS_KEY_SECRET = env_str("ALIYUN_SMS_ACCESS_KEY_SECRET")
+ALIYUN_SMS_SIGN_NAME = env_str("ALIYUN_SMS_SIGN_NAME")
+ALIYUN_SMS_ENDPOINT = env_str("ALIYUN_SMS_ENDPOINT", "dysmsapi.aliyuncs.com")
+# Template codes per message kind, as approved by Aliyun: "booked=SMS_1234,on_my_way=SMS_5678,…".
+ALIYUN_SMS_TEMPLATES = env_str("ALIYUN_SMS_TEMPLATES")
+# Customers are not texted at night (their local time) unless the message is urgent; the
+# message waits for the morning in the outbox (its not_before), never in a Celery countdown.
+SMS_QUIET_HOURS = env_str("SMS_QUIET_HOURS", "21:00-08:00")
+# At most this many texts to one number in 24 hours (urgent ones excepted).
+SMS_DAILY_CAP = env_int("SMS_DAILY_CAP", 8)
+# The day-before reminder of a booked visit goes out at this local hour.
+SMS_DAY_BEFORE_HOUR = env_int("SMS_DAY_BEFORE_HOUR", 18)
+# The customer's tracking link expires this long after the visit ends.
+TRACKING_LINK_GRACE_HOURS = env_int("TRACKING_LINK_GRACE_HOURS", 2)
 
 # --- Intake -----------------------------------------------------------------------------------
 # A call from a customer with an open order created within this many days joins that order.
