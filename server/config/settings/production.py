@@ -244,6 +244,9 @@ ALIYUN_SMS_TEMPLATES = env_str("ALIYUN_SMS_TEMPLATES")
 SMS_QUIET_HOURS = env_str("SMS_QUIET_HOURS", "21:00-08:00")
 # At most this many texts to one number in 24 hours (urgent ones excepted).
 SMS_DAILY_CAP = env_int("SMS_DAILY_CAP", 8)
+# What handles a customer's SMS reply once notifications has recorded it and applied STOP/START
+# (dotted path, imported by name: notifications never imports the server's apps).
+SMS_REPLY_HANDLER = env_str("SMS_REPLY_HANDLER", "server.crm.replies.sms_reply_handle")
 # The day-before reminder of a booked visit goes out at this local hour.
 SMS_DAY_BEFORE_HOUR = env_int("SMS_DAY_BEFORE_HOUR", 18)
 # The customer's tracking link expires this long after the visit ends.
