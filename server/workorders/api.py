@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.utils import timezone
@@ -23,6 +24,9 @@ from server.workorders.schemas import (
 )
 
 mobile_router = Router(tags=["technician app"])
+
+# How far ahead "today's jobs" reaches: a shift that runs past midnight sees its jobs after it.
+UPCOMING_JOBS = dt.timedelta(hours=12)
 router = Router(tags=["work orders"])
 
 # What a staff change on one order can answer: its body, who may, which order, the state machine.
@@ -121,9 +125,12 @@ def work_order_out(work_order: WorkOrder) -> dict[str, Any]:
 
 @mobile_router.get("/jobs", response={200: JobListOut, **errors(401, 403, 422)})
 def work_order_list_for_technician(request: ApiRequest, day: IsoDate | None = None) -> dict[str, Any]:
+    """The technician's jobs: the given day's, or without one today's and the next hours' (a shift
+    that runs past midnight sees its jobs after midnight), in route order."""
     technician = technician_for_user(user=request.auth)
+    upcoming_until = None if day else timezone.now() + UPCOMING_JOBS
     day = day or timezone.localdate()
-    jobs = selectors.work_order_list_for_technician(technician=technician, day=day)
+    jobs = selectors.work_order_list_for_technician(technician=technician, day=day, upcoming_until=upcoming_until)
     return {
         "technician": {"id": technician.pk, "name": technician.name},
         "day": day,

@@ -15,8 +15,14 @@ _RELATED = ("customer", "site", "equipment", "technician", "required_skill")
 SITE_HISTORY_LIMIT = 5
 
 
-def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> list[WorkOrder]:
-    """The technician's day in route order, with anything still under way from earlier days."""
+def work_order_list_for_technician(
+    *, technician: Technician, day: dt.date, upcoming_until: dt.datetime | None = None
+) -> list[WorkOrder]:
+    """The technician's day in route order, with anything still under way from earlier days.
+
+    With ``upcoming_until``, also the scheduled jobs planned before then whatever their day: a
+    shift that runs past midnight shows the jobs after midnight too.
+    """
     # The site's latest orders for every job in one query (the job's own order is among them).
     recent = Prefetch(
         "site__work_orders",
@@ -27,7 +33,15 @@ def work_order_list_for_technician(*, technician: Technician, day: dt.date) -> l
         WorkOrder.objects.select_related(*_RELATED)
         .prefetch_related("events", recent)
         .filter(technician=technician)
-        .filter(Q(scheduled_day=day) | Q(status__in=[Status.EN_ROUTE, Status.ON_SITE]))
+        .filter(
+            Q(scheduled_day=day)
+            | Q(status__in=[Status.EN_ROUTE, Status.ON_SITE])
+            | (
+                Q(status=Status.SCHEDULED, planned_arrival__lte=upcoming_until)
+                if upcoming_until is not None
+                else Q(pk__in=[])
+            )
+        )
         .exclude(status=Status.CANCELLED)
         .order_by("scheduled_day", "route_position", "planned_arrival", "id")
     )
