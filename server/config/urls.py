@@ -17,8 +17,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the console's language switch
     path("care/", include("server.care.urls")),
     path("crm/", include("server.crm.urls")),
-    path("t/", include("server.tracking.urls")),
-    path("webhooks/", include("notifications.urls")),  # SMS delivery reports and replies  # the customer's tracking page (short links in texts)
+    path("t/", include("server.tracking.urls")),  # the customer's tracking page (short links in texts)
+    path("webhooks/", include("notifications.urls")),  # SMS delivery reports and replies
     # The staff console at the root: GET / is its home (after login); administrators keep /admin/.
     path("", include("server.console.urls", namespace="console")),
 ]
