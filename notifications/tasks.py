@@ -39,7 +39,7 @@ class SmsSendTask(Task):
     autoretry_for=(OperationalError, InterfaceError),
     max_retries=5,
     retry_backoff=5,
-    retry_backoff_max=300,
+    retry_backoff_max=120,  # countdowns stay well under the visibility timeout
     retry_jitter=True,
 )
 def sms_send(message_id: int) -> None:
@@ -49,6 +49,22 @@ def sms_send(message_id: int) -> None:
         logger.warning("SMS %s no longer exists; nothing to send", message_id)
 
 
-@shared_task(name="notifications.tasks.sms_redrive", ignore_result=True)
+@shared_task(name="notifications.tasks.sms_redrive", ignore_result=True, acks_late=True)  # idempotent sweep
 def sms_redrive() -> int:
     return services.sms_redrive()
+
+
+@shared_task(
+    name="notifications.tasks.sms_reconcile",
+    acks_late=True,  # idempotent: only an UNKNOWN row is looked up, and a resend goes through the claim
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=5,
+    retry_backoff_max=120,  # countdowns stay well under the visibility timeout
+)
+def sms_reconcile(message_id: int) -> None:
+    try:
+        services.sms_reconcile(message_id=message_id)
+    except SmsMessage.DoesNotExist:
+        logger.warning("SMS %s no longer exists; nothing to reconcile", message_id)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from notifications.gateways.aliyun import AliyunGateway
 from notifications.gateways.base import (
+    LookupResult,
     PermanentSmsError,
     SendResult,
     SmsError,
@@ -25,6 +27,7 @@ from notifications.gateways.twilio import TwilioGateway
 
 __all__ = [
     "GATEWAYS",
+    "LookupResult",
     "PermanentSmsError",
     "SendResult",
     "SmsError",
@@ -39,6 +42,7 @@ GATEWAYS: dict[str, Callable[[], SmsGateway]] = {
     ConsoleGateway.name: ConsoleGateway,
     MemoryGateway.name: MemoryGateway,
     TwilioGateway.name: TwilioGateway,
+    AliyunGateway.name: AliyunGateway,
 }
 
 
@@ -62,7 +66,10 @@ def get_gateway(name: str | None = None) -> SmsGateway:
 def provider_for(*, to: str) -> str:
     """The provider a message to ``to`` is queued for.
 
-    Today every number goes to ``settings.SMS_PROVIDER``. This is the one place that will
-    route +86 numbers to Aliyun and the rest to Twilio (brief §0 rule 1).
+    +86 (mainland) numbers go to Aliyun when ``ALIYUN_SMS_ACCESS_KEY_ID`` is set (Twilio cannot
+    do two-way SMS in China and throttles it, brief §0 rule 1); everything else to
+    ``settings.SMS_PROVIDER``.
     """
+    if to.startswith("+86") and settings.ALIYUN_SMS_ACCESS_KEY_ID:
+        return AliyunGateway.name
     return str(settings.SMS_PROVIDER)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from notifications.models import SmsMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,6 +15,20 @@ class SendResult:
     """What a provider returned for an accepted message (Twilio ``SM…`` sid, Aliyun ``BizId``)."""
 
     provider_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """What the provider's own record says about a message whose send outcome we don't know.
+
+    ``found`` True: the provider has it (``provider_message_id``, its ``status``); False: the
+    provider certainly has no trace (safe to send again); None: it can't tell (no record kept,
+    the lookup failed): staff decide.
+    """
+
+    found: bool | None
+    provider_message_id: str = ""
+    status: str = ""
 
 
 class SmsError(Exception):
@@ -40,8 +58,8 @@ class PermanentSmsError(SmsError):
 class UnknownSmsOutcomeError(SmsError):
     """The request may have reached the provider (e.g. read timeout): never blind-resend.
 
-    The outbox records the row as failed with an ``unknown:`` error; a later reconcile step
-    (Twilio ``messages.list``, Aliyun ``QuerySendDetails``) can settle it.
+    The outbox marks the row UNKNOWN; ``notifications.reconcile`` later asks the provider
+    (``lookup``: Twilio ``messages.list``, Aliyun ``QuerySendDetails``) before any resend.
     """
 
 
@@ -51,10 +69,29 @@ class SmsGateway(Protocol):
 
     name: str
 
-    def send(self, *, to: str, body: str) -> SendResult:
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        kind: str = "",
+        params: Mapping[str, str] | None = None,
+        out_id: str = "",
+    ) -> SendResult:
         """Hand ``body`` to the provider for ``to`` (E.164).
+
+        Template-based providers (Aliyun) send the approved template for ``kind`` with
+        ``params`` instead of ``body``. ``out_id`` is our row id, echoed by providers that keep
+        one (Aliyun ``OutId``) and used by ``lookup``.
 
         Raises :class:`TransientSmsError`, :class:`PermanentSmsError` or
         :class:`UnknownSmsOutcomeError`; any other exception is treated as an unknown outcome.
+        """
+        ...
+
+    def lookup(self, message: SmsMessage) -> LookupResult:
+        """Ask the provider whether it has ``message`` (sent with ``out_id=str(message.pk)``).
+
+        Never raises for a provider or network error: answers ``LookupResult(found=None)``.
         """
         ...

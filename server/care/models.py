@@ -15,6 +15,8 @@ class CallbackKind(models.TextChoices):
     UNIDENTIFIED = "unidentified", _("Unidentified caller")
     COMPLAINT = "complaint", _("Complaint: a supervisor calls back")
     REMINDER = "reminder", _("Maintenance reminder follow-up")
+    RUNNING_LATE = "running_late", _("Running late again: call the customer")
+    SMS_REPLY = "sms_reply", _("A text reply waits for an answer")
 
 
 class CallbackTask(BaseModel):

@@ -36,7 +36,7 @@ from server.common.text import PROBLEM_MAX_LENGTH, text_clean
 from server.customers.models import Customer
 from server.scheduling import services as scheduling_services
 from server.workorders import services as work_order_services
-from server.workorders.models import OPEN_STATUSES, PRIORITY_RANK, Priority, WorkOrder
+from server.workorders.models import OPEN_STATUSES, PRIORITY_RANK, EventKind, Priority, WorkOrder, WorkOrderEvent
 
 NOTE_MAX_LENGTH = 4000
 REASON_MAX_LENGTH = 300  # Customer.complaint_reason, ComplaintRecord.reason
@@ -420,3 +420,29 @@ def consent_set(
         customer_id=customer.pk,
     )
     return record
+
+
+def callback_tasks_for_late_visits() -> int:
+    """One callback task per visit that ran late a third time (the work-order services stop texting
+    then and leave a note: care sits above them, so it opens the tasks). Returns how many opened."""
+    opened = 0
+    notes = WorkOrderEvent.objects.filter(
+        kind=EventKind.NOTE, data__late_callback__isnull=False, data__callback_task_id__isnull=True
+    ).select_related("work_order__customer")
+    for note in notes:
+        with transaction.atomic():
+            locked = WorkOrderEvent.objects.select_for_update().filter(pk=note.pk).first()
+            if locked is None or locked.data.get("callback_task_id"):
+                continue
+            order = note.work_order
+            task = callback_task_create(
+                kind=CallbackKind.RUNNING_LATE,
+                reason=f"{order.reference}: {note.data.get('reason', 'running late again')}",
+                customer=order.customer,
+                work_order=order,
+                phone=order.customer.phone or "",
+            )
+            locked.data = {**locked.data, "callback_task_id": task.pk}
+            locked.save(update_fields=["data"])
+            opened += 1
+    return opened

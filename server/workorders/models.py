@@ -158,3 +158,18 @@ class WorkOrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.work_order_id} {self.kind} {self.text[:40]}"
+
+
+class TrackingKey(models.Model):
+    """The per-order secret mixed into the tracking link's signature.
+
+    Replacing ``secret`` revokes every link sent so far for the order (``tracking_link_revoke``).
+    """
+
+    work_order = models.OneToOneField(WorkOrder, on_delete=models.CASCADE, related_name="+")
+    secret = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"tracking key for {self.work_order_id}"

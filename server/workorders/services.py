@@ -19,6 +19,7 @@ from server.common.travel import travel_approximate, travel_minutes
 from server.customers.models import Customer, Equipment, Site
 from server.technicians.models import Skill, Technician
 from server.workorders import state_machine
+from server.workorders.links import tracking_link
 from server.workorders.models import EventKind, Priority, Source, Status, WorkOrder, WorkOrderEvent
 
 # A last known position older than this no longer tells where the technician is.
@@ -26,7 +27,6 @@ LOCATION_FRESH_FOR = dt.timedelta(hours=2)
 # A job finished (or a stop planned) within this long still tells where the technician is.
 JOB_POSITION_FOR = dt.timedelta(hours=12)
 
-_SMS_KIND = {Status.EN_ROUTE: "on_my_way", Status.ON_SITE: "arrived", Status.COMPLETED: "done"}
 # What a status change's data holds that renders it in words (``event_text``); a withdrawn
 # promise keeps these to say why.
 _STATUS_WORDS_DATA = ("action", "reason", "note", "why", "technician")
@@ -286,6 +286,8 @@ def work_order_transition(
         fields += ["promised_start", "promised_end", "promise_at_risk", "promise_risk_reason"]
     work_order.save(update_fields=fields)
     routes_touch([route_of])
+    if to_status == Status.ON_SITE:
+        data = {**(data or {}), "arrival": _arrival_record(work_order, at=device_time or timezone.now())}
     event = _event(
         work_order,
         kind=EventKind.STATUS,
@@ -318,7 +320,24 @@ def work_order_transition(
         )
     if to_status in _SMS_KIND:
         _queue_status_sms(work_order, event=event, kind=_SMS_KIND[to_status])
+    elif to_status == Status.CANCELLED and withdrawn is not None:
+        work_order_sms_send(
+            work_order=work_order, kind="cancelled", key=f"wo:{work_order.pk}:event:{event.pk}", window=withdrawn
+        )
     return work_order
+
+
+def _arrival_record(work_order: WorkOrder, *, at: dt.datetime) -> dict[str, Any]:
+    """What the ETA-error report needs at arrival: when, what was promised, the last window told."""
+    _, told = _last_told(work_order, visit=_visit_number(work_order))
+    return {
+        "arrived_at": at.isoformat(),
+        "promised_start": _iso(work_order.promised_start),
+        "promised_end": _iso(work_order.promised_end),
+        "eta_start": _iso(told[0]) if told else None,
+        "eta_end": _iso(told[1]) if told else None,
+        "planned_arrival": _iso(work_order.planned_arrival),
+    }
 
 
 def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
@@ -391,6 +410,15 @@ def work_order_promise(
             "reason": reason,
             "technician": work_order.technician.name if work_order.technician else "",
         },
+    )
+    told = "booked" if before[0] is None and outcome == "promised" else "rescheduled"
+    work_order_sms_send(
+        work_order=work_order,
+        kind=told,
+        key=f"wo:{work_order.pk}:{told}:{work_order.version}",
+        window=(start, end),
+        link=True,
+        data={"planned_arrival": _iso(work_order.planned_arrival), "reason": reason},
     )
     return work_order
 
@@ -529,46 +557,388 @@ def work_order_eta_minutes(work_order: WorkOrder, *, now: dt.datetime) -> int | 
 
 
 def _queue_status_sms(work_order: WorkOrder, *, event: WorkOrderEvent, kind: str) -> None:
+    """The customer's text for a status change: on my way (an ETA window from where the
+    technician is, and the tracking link), arrived, completed (asks for a 1–5 rating)."""
+    key = f"wo:{work_order.pk}:event:{event.pk}"
+    if kind != "on_my_way":
+        work_order_sms_send(work_order=work_order, kind=kind, key=key)
+        return
+    now = timezone.now()
+    eta = work_order_eta(work_order, now=now)
+    window = eta_window(eta[0], travel=eta[1]) if eta is not None else None
+    work_order_sms_send(
+        work_order=work_order,
+        kind=kind,
+        key=key,
+        window=window,
+        link=True,
+        data={
+            "eta": _iso(eta[0]) if eta else None,
+            "eta_minutes": eta[1] if eta else None,
+            # The routing provider failed and the offline model answered: the event says so.
+            "eta_approximate": eta is not None and travel_approximate(),
+        },
+    )
+
+
+# --- Customer texts ------------------------------------------------------------------------------
+
+# Apps above workorders provide these; they are looked up by name when a text is built (an import
+# here would run the layers backwards).
+# The callback kind for a visit that keeps running late (falls back while care has no such kind).
+# Running-late texts per visit; the next change opens a staff callback task instead.
+RUNNING_LATE_MAX = 2
+# A window told to the customer that moved this far is told again.
+RUNNING_LATE_SHIFT = dt.timedelta(minutes=15)
+# Texts that tell the customer a window, and which window their data holds.
+_ETA_KINDS = ("on_my_way", "running_late")
+# Texts about a visit under way: they go out at once, night or day (the technician is coming).
+URGENT_KINDS = frozenset({"on_my_way", "running_late", "arrived", "eta_answer"})
+_SMS_KIND = {Status.EN_ROUTE: "on_my_way", Status.ON_SITE: "arrived", Status.COMPLETED: "completed"}
+
+
+def _local_hhmm(moment: dt.datetime) -> str:
+    return f"{timezone.localtime(moment):%H:%M}"
+
+
+def eta_window(arrival: dt.datetime, *, travel: int = 0) -> tuple[dt.datetime, dt.datetime]:
+    """The window told for an expected ``arrival`` after ``travel`` minutes of driving: from
+    ``max(5, 15 %)`` minutes before to ``max(10, 25 %)`` after, widened to whole 5 minutes
+    (the reference's rule: a window, never a single minute that is sure to be wrong)."""
+    before = dt.timedelta(minutes=max(5.0, 0.15 * travel))
+    after = dt.timedelta(minutes=max(10.0, 0.25 * travel))
+    start = timezone.localtime(arrival - before).replace(second=0, microsecond=0)
+    start -= dt.timedelta(minutes=start.minute % 5)
+    end = timezone.localtime(arrival + after)
+    end_floor = end.replace(second=0, microsecond=0) - dt.timedelta(minutes=end.minute % 5)
+    end = end_floor if end_floor == end else end_floor + dt.timedelta(minutes=5)
+    return start, end
+
+
+def _overlap(a: tuple[dt.datetime, dt.datetime], b: tuple[dt.datetime, dt.datetime]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _tracking_link(work_order: WorkOrder) -> str:
+    return tracking_link(work_order=work_order)
+
+
+def _visit_number(work_order: WorkOrder) -> int:
+    """Which visit this is: 1 until the technician first arrives, 2 after, and so on."""
+    return (
+        WorkOrderEvent.objects.filter(work_order=work_order, kind=EventKind.STATUS, to_status=Status.ON_SITE).count()
+        + 1
+    )
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def work_order_sms_send(
+    *,
+    work_order: WorkOrder,
+    kind: str,
+    key: str,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+    link: bool = False,
+    urgent: bool = False,
+    data: dict[str, Any] | None = None,
+) -> WorkOrderEvent:
+    """Text the order's customer (``notifications.messages.visit_text`` ``kind``) and log it.
+
+    The one way a work-order text is sent: it passes the customer's consent to service texts and
+    the visit (``wo:<id>:visit:<n>``, so one on-my-way per visit), and the timeline's SMS event
+    says what became of it: ``queued``/``sent``, or ``suppressed`` with the reason (opted out, no
+    consent, the daily cap, quiet hours move it to the morning), or ``no_phone``. ``key`` makes a
+    repeat of the same text one message. The event's data keeps the window told and the promise,
+    so a report can compare them with the actual arrival.
+    """
     customer = work_order.customer
+    visit = _visit_number(work_order)
+    record: dict[str, Any] = {
+        "sms_kind": kind,
+        "visit": visit,
+        "window_start": _iso(window[0]) if window else None,
+        "window_end": _iso(window[1]) if window else None,
+        "promised_start": _iso(work_order.promised_start),
+        "promised_end": _iso(work_order.promised_end),
+        **(data or {}),
+    }
     if not customer.phone:
-        _event(
+        return _event(
             work_order,
             kind=EventKind.SMS,
-            text="No SMS: the customer has no phone number",
-            data={"outcome": "no_phone"},
+            text=f"No SMS ({kind}): the customer has no phone number",
+            data={**record, "outcome": "no_phone"},
         )
-        return
-    eta = work_order_eta_minutes(work_order, now=timezone.now()) if kind == "on_my_way" else None
-    # The routing provider failed and the offline model answered: the event says so.
-    eta_approximate = eta is not None and travel_approximate()
-    body = sms_messages.status_text(
-        kind=kind,
-        language=customer.language,
-        signature=settings.SMS_SIGNATURE,
-        technician_name=work_order.technician.name if work_order.technician else "",
-        eta_minutes=eta,
-        reference=work_order.reference,
-    )
+    technician = work_order.technician.name if work_order.technician else ""
+    url = _tracking_link(work_order) if link else ""
+    shown = (_local_hhmm(window[0]), _local_hhmm(window[1])) if window else None
+    try:
+        body = sms_messages.visit_text(
+            kind,
+            language=customer.language,
+            signature=sms_services.sms_signature(customer.language),
+            technician_name=technician,
+            window=shown,
+            reference=work_order.reference,
+            link=url,
+        )
+    except ValueError as exc:
+        # A text that cannot be one segment (a signature or link too long for it) is not sent;
+        # the change it reports still goes through, and the timeline says why.
+        return _event(
+            work_order,
+            kind=EventKind.SMS,
+            text=f"No SMS ({kind}): the text could not be built ({exc})",
+            data={**record, "outcome": "not_built", "reason": str(exc)},
+        )
     message = sms_services.sms_queue(
         to=customer.phone,
         body=body,
         kind=kind,
         language=customer.language,
-        idempotency_key=f"wo:{work_order.pk}:event:{event.pk}",
+        idempotency_key=key,
         customer_id=customer.pk,
         work_order_id=work_order.pk,
-    )
-    _event(
-        work_order,
-        kind=EventKind.SMS,
-        text=f"SMS queued to {customer.phone}: {body}",
-        data={
-            "sms_id": message.pk,
-            "eta_minutes": eta,
-            "eta_approximate": eta_approximate,
-            "to": customer.phone,
+        urgent=urgent or kind in URGENT_KINDS,
+        consent=customer.consent_service_sms,
+        visit_key=f"wo:{work_order.pk}:visit:{visit}",
+        params={
+            "name": technician,
+            "start": shown[0] if shown else "",
+            "end": shown[1] if shown else "",
+            "reference": work_order.reference,
+            "link": url,
         },
     )
+    outcome = str(message.status)
+    reason = message.error if outcome == "suppressed" else ""
+    if reason:
+        text = f"SMS not sent to {customer.phone} ({reason}): {body}"
+    else:
+        # One held for quiet hours is queued too: data["not_before"] says until when.
+        text = f"SMS queued to {customer.phone}: {body}"
+    return _event(
+        work_order,
+        kind=EventKind.SMS,
+        text=text,
+        data={
+            **record,
+            "sms_id": message.pk,
+            "outcome": outcome,
+            "reason": reason,
+            "not_before": _iso(message.not_before),
+            "to": customer.phone,
+            "link": url,
+        },
+    )
+
+
+def _last_told(
+    work_order: WorkOrder, *, visit: int
+) -> tuple[list[dict[str, Any]], tuple[dt.datetime, dt.datetime] | None]:
+    """This visit's ETA texts (oldest first) and the last window one of them told."""
+    told = [
+        data
+        for data in WorkOrderEvent.objects.filter(work_order=work_order, kind=EventKind.SMS)
+        .order_by("id")
+        .values_list("data", flat=True)
+        if data.get("visit") == visit and data.get("sms_kind") in _ETA_KINDS
+    ]
+    for data in reversed(told):
+        if data.get("window_start") and data.get("window_end") and data.get("outcome") != "no_phone":
+            return told, (
+                dt.datetime.fromisoformat(data["window_start"]),
+                dt.datetime.fromisoformat(data["window_end"]),
+            )
+    return told, None
+
+
+def _on_site_since(work_order: WorkOrder) -> dt.datetime:
+    at = (
+        WorkOrderEvent.objects.filter(work_order=work_order, kind=EventKind.STATUS, to_status=Status.ON_SITE)
+        .order_by("-id")
+        .values_list("device_time", "created_at")
+        .first()
+    )
+    return (at[0] or at[1]) if at is not None else work_order.updated_at
+
+
+def work_order_eta(work_order: WorkOrder, *, now: dt.datetime) -> tuple[dt.datetime, int] | None:
+    """When the technician can be at this order's site, and the driving minutes in it.
+
+    On the way: now plus the drive from where they are. Next on their route while they are at
+    another job: when that job's time is up (or now, if it ran over) plus the drive from there.
+    Otherwise the planned arrival, or later if they cannot make it from where they are now.
+    ``None`` when the order has no technician or no located site.
+    """
+    site, technician = work_order.site, work_order.technician
+    if technician is None or site is None or site.latitude is None or site.longitude is None:
+        return None
+    here = Location(site.latitude, site.longitude)
+    if work_order.status == Status.EN_ROUTE:
+        minutes = travel_minutes(technician_origin(technician, now=now, heading_to=work_order.pk), here, at=now)
+        return now + dt.timedelta(minutes=minutes), minutes
+    current = (
+        WorkOrder.objects.filter(technician=technician, status=Status.ON_SITE)
+        .exclude(pk=work_order.pk)
+        .select_related("site")
+        .first()
+    )
+    if current is not None and current.site is not None and current.site.latitude is not None:
+        free = max(now, _on_site_since(current) + dt.timedelta(minutes=current.service_minutes))
+        origin = Location(current.site.latitude, current.site.longitude or 0.0)
+        minutes = travel_minutes(origin, here, at=free)
+        start = free + dt.timedelta(minutes=minutes)
+    else:
+        minutes = travel_minutes(technician_origin(technician, now=now, heading_to=work_order.pk), here, at=now)
+        start = now + dt.timedelta(minutes=minutes)
+    if work_order.planned_arrival is not None:
+        start = max(start, work_order.planned_arrival)
+    return start, minutes
+
+
+def _current_visit(technician_id: int, *, now: dt.datetime) -> WorkOrder | None:
+    """The order the technician is on the way to, else their next scheduled one today."""
+    orders = WorkOrder.objects.select_related("customer", "site", "technician").filter(technician_id=technician_id)
+    on_the_way = orders.filter(status=Status.EN_ROUTE).first()
+    if on_the_way is not None:
+        return on_the_way
+    # "Today" as a span around now, not a calendar date: a late job runs past midnight.
+    return (
+        orders.filter(
+            status=Status.SCHEDULED,
+            planned_arrival__gte=now - JOB_POSITION_FOR,
+            planned_arrival__lt=now + JOB_POSITION_FOR,
+        )
+        .order_by("planned_arrival", "route_position", "pk")
+        .first()
+    )
+
+
+def work_order_eta_check(*, technician_id: int, reason: str, now: dt.datetime | None = None) -> str | None:
+    """Recompute the ETA of the technician's current visit and tell the customer when it slips.
+
+    Called on each location report, after a re-plan, and on a tap. The customer of a promised
+    visit gets "running late" with the new window when it no longer overlaps the promise (or
+    the last window told did and this one does not), or starts ``RUNNING_LATE_SHIFT`` or more
+    later than the last window told. At most ``RUNNING_LATE_MAX`` per visit: the next slip
+    opens a staff callback task (once). Returns what happened: "running_late", "callback", or
+    ``None``.
+    """
+    now = now or timezone.now()
+    work_order = _current_visit(technician_id, now=now)
+    if work_order is None or work_order.promised_start is None or work_order.promised_end is None:
+        return None
+    eta = work_order_eta(work_order, now=now)
+    if eta is None:
+        return None
+    window = eta_window(eta[0], travel=eta[1])
+    promised = (work_order.promised_start, work_order.promised_end)
+    visit = _visit_number(work_order)
+    told, last = _last_told(work_order, visit=visit)
+    if last is None:
+        slipped = not _overlap(window, promised)
+    else:
+        slipped = window[0] - last[0] >= RUNNING_LATE_SHIFT or (
+            _overlap(last, promised) and not _overlap(window, promised) and window[0] > last[0]
+        )
+    if not slipped:
+        return None
+    late = [data for data in told if data.get("sms_kind") == "running_late"]
+    if len(late) >= RUNNING_LATE_MAX:
+        return _late_callback(work_order, window=window, visit=visit, reason=reason)
+    work_order_sms_send(
+        work_order=work_order,
+        kind="running_late",
+        key=f"wo:{work_order.pk}:visit:{visit}:late:{len(late) + 1}",
+        window=window,
+        link=True,
+        data={"eta": eta[0].isoformat(), "travel_minutes": eta[1], "trigger": reason, "checked_at": now.isoformat()},
+    )
+    return "running_late"
+
+
+def _late_callback(
+    work_order: WorkOrder, *, window: tuple[dt.datetime, dt.datetime], visit: int, reason: str
+) -> str | None:
+    """A visit that slipped again after two texts: no more texts, a person calls the customer.
+
+    The order is flagged at risk at once (the console's filter); the care app's sweep turns the
+    event into one callback task for staff (care sits above this app, so it does that part).
+    """
+    if WorkOrderEvent.objects.filter(work_order=work_order, kind=EventKind.NOTE, data__late_callback=visit).exists():
+        return None
+    why = (
+        f"running late again: now expected {window_text(*window)}, promised "
+        f"{window_text(work_order.promised_start, work_order.promised_end)}; call the customer"
+    )
+    WorkOrder.objects.filter(pk=work_order.pk).update(promise_at_risk=True, promise_risk_reason=why[:300])
+    _event(
+        work_order,
+        kind=EventKind.NOTE,
+        text=f"Running late a third time ({reason}): a callback for staff, no more texts",
+        data={
+            "late_callback": visit,
+            "reason": why,
+            "window_start": window[0].isoformat(),
+            "window_end": window[1].isoformat(),
+        },
+    )
+    return "callback"
+
+
+def work_orders_eta_sweep(*, now: dt.datetime | None = None) -> int:
+    """Recheck the current visit of every technician on the way or at a job (beat, every few
+    minutes): a job that runs over is noticed even when the phone sends no position. Each
+    technician's route is locked while checked. Returns how many customers were told or
+    handed to staff."""
+    now = now or timezone.now()
+    busy = sorted(
+        set(
+            WorkOrder.objects.filter(
+                status__in=(Status.EN_ROUTE, Status.ON_SITE), technician_id__isnull=False
+            ).values_list("technician_id", flat=True)
+        )
+    )
+    acted = 0
+    for technician_id in busy:
+        with transaction.atomic():
+            technicians_lock([technician_id])
+            if work_order_eta_check(technician_id=technician_id, reason="running over", now=now):
+                acted += 1
+    return acted
+
+
+def work_orders_remind_day_before(*, today: dt.date) -> int:
+    """Text "day before" to every customer promised a visit tomorrow, once per order and day."""
+    tomorrow = today + dt.timedelta(days=1)
+    start = timezone.make_aware(dt.datetime.combine(tomorrow, dt.time.min))
+    orders = WorkOrder.objects.select_related("customer", "technician").filter(
+        status__in=(Status.NEW, Status.SCHEDULED),
+        promised_start__gte=start,
+        promised_start__lt=start + dt.timedelta(days=1),
+    )
+    sent = 0
+    for work_order in orders.order_by("promised_start", "pk"):
+        key = f"wo:{work_order.pk}:day_before:{tomorrow.isoformat()}"
+        if WorkOrderEvent.objects.filter(work_order=work_order, kind=EventKind.SMS, data__key=key).exists():
+            continue
+        if work_order.promised_start is None or work_order.promised_end is None:
+            continue
+        with transaction.atomic():
+            work_order_sms_send(
+                work_order=work_order,
+                kind="day_before",
+                key=key,
+                window=(work_order.promised_start, work_order.promised_end),
+                link=True,
+                data={"key": key},
+            )
+        sent += 1
+    return sent
 
 
 @transaction.atomic
@@ -759,7 +1129,9 @@ def work_order_technician_event(
         # Reassigned since the API's check: answered like any order that is not yours (404).
         raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
     if latitude is not None and longitude is not None:
-        technician_report_location(technician=technician, latitude=latitude, longitude=longitude, at=now)
+        technician_report_location(
+            technician=technician, latitude=latitude, longitude=longitude, at=now, check_eta=False
+        )
     text = ""
     follow_up = None
     if target == Status.ON_HOLD:
@@ -786,6 +1158,7 @@ def work_order_technician_event(
             "note": note.strip(),
         },
     )
+    work_order_eta_check(technician_id=technician.pk, reason=f"tap: {action}", now=now)
     return work_order, False
 
 
@@ -797,13 +1170,19 @@ COULD_NOT_COMPLETE_REASONS = {
 }
 
 
-def technician_report_location(*, technician: Technician, latitude: float, longitude: float, at: dt.datetime) -> None:
+def technician_report_location(
+    *, technician: Technician, latitude: float, longitude: float, at: dt.datetime, check_eta: bool = True
+) -> None:
+    """Record where the phone is and, with ``check_eta``, recheck the current visit's ETA
+    (a tap checks it after its own change instead)."""
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise ValidationFailed("Location out of range", extra={"latitude": latitude, "longitude": longitude})
     technician.last_latitude = latitude
     technician.last_longitude = longitude
     technician.last_located_at = at
     technician.save(update_fields=["last_latitude", "last_longitude", "last_located_at", "updated_at"])
+    if check_eta:
+        work_order_eta_check(technician_id=technician.pk, reason="location report", now=at)
 
 
 def _moved_text(reason: str, before: tuple[object, dt.datetime | None], after: tuple[object, dt.datetime]) -> str:
@@ -941,4 +1320,13 @@ def work_orders_retime_record(*, work_order_ids: list[int], reason: str, actor_l
             == "promise_at_risk"
         ):
             at_risk_now.append(f"{work_order.reference}: {work_order.promise_risk_reason}")
+    now = timezone.now()
+    for technician_id in sorted(
+        set(
+            WorkOrder.objects.filter(
+                pk__in=work_order_ids, technician_id__isnull=False, planned_arrival__lt=now + JOB_POSITION_FOR
+            ).values_list("technician_id", flat=True)
+        )
+    ):
+        work_order_eta_check(technician_id=technician_id, reason=f"re-plan: {reason}")
     return at_risk_now

@@ -4,6 +4,7 @@ sends the SMS, whose ETA is the travel time from where the phone says the techni
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import urllib.parse
 import urllib.request
@@ -97,12 +98,16 @@ def test_call_to_sms_on_real_services(city, live_server, technician_app, celery_
     assert phone.detail.status == "en_route"
 
     message = wait_for(
-        lambda: SmsMessage.objects.filter(status=SmsMessage.Status.SENT).first(), what="the worker to send the SMS"
+        lambda: SmsMessage.objects.filter(kind="on_my_way", status=SmsMessage.Status.SENT).first(),
+        what="the worker to send the SMS",
     )
-    assert SmsMessage.objects.count() == 1
+    assert SmsMessage.objects.filter(kind="on_my_way").count() == 1
     assert message.to == "+8613800138001"
     assert message.customer_id == city["customer"].pk
-    assert message.body == f"【品牌】您的工程师张师傅已出发，预计{expected_eta(city['customer'])}分钟后到达"
+    told = WorkOrderEvent.objects.get(work_order=order, kind="sms", data__sms_kind="on_my_way").data
+    assert told["eta_minutes"] == expected_eta(city["customer"])
+    start, end = (timezone.localtime(dt.datetime.fromisoformat(told[key])) for key in ("window_start", "window_end"))
+    assert message.body.startswith(f"【品牌】张师傅已出发，预计{start:%H:%M}至{end:%H:%M}到达。")
     assert message.provider == "console"
     assert message.provider_message_id
     log = celery_worker_process["log"].read_text()
@@ -139,7 +144,10 @@ def test_the_same_call_and_the_same_tap_twice(city, live_server, technician_app,
         }
     )
     assert again["duplicate"] is True
-    wait_for(lambda: SmsMessage.objects.filter(status=SmsMessage.Status.SENT).exists(), what="the first SMS")
+    wait_for(
+        lambda: SmsMessage.objects.filter(kind="on_my_way", status=SmsMessage.Status.SENT).exists(),
+        what="the first SMS",
+    )
     time.sleep(1.0)  # give a wrongly queued second SMS the chance to show up
     assert WorkOrderEvent.objects.filter(client_event_id=event.client_event_id).count() == 1
-    assert SmsMessage.objects.count() == 1
+    assert SmsMessage.objects.filter(kind="on_my_way").count() == 1

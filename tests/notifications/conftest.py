@@ -21,6 +21,12 @@ def eager_celery() -> Iterator[None]:
     conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def no_quiet_hours(settings: Any) -> None:
+    """Tests run at any hour: quiet hours only where a test sets SMS_QUIET_HOURS itself."""
+    settings.SMS_QUIET_HOURS = ""
+
+
 @pytest.fixture
 def sms_outbox(settings: Any) -> Iterator[list[memory.SentSms]]:
     """SMS_PROVIDER="memory"; yields the list of messages the gateway sent."""

@@ -184,8 +184,10 @@ def test_unexpected_gateway_error_is_unknown_and_not_retried(
     message = queue()
     memory.fail_next(RuntimeError("socket closed"))
     message = services.sms_send(message_id=message.pk)
-    assert message.status == Status.FAILED
+    assert message.status == Status.UNKNOWN
     assert message.error == "unknown: RuntimeError: socket closed"
+    assert message.not_before is None
+    assert sms_outbox == []
 
 
 def test_unknown_provider_on_the_row_fails_it(sms_outbox: list[memory.SentSms]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import uuid
@@ -101,6 +102,8 @@ def test_a_call_is_dispatched_and_on_my_way_answers_while_osrm_is_down(
     assert tapped.status_code == 200, tapped.content
     assert tapped.json()["job"]["status"] == "en_route"
     eta = _geodesic_minutes(settings, PHONE_AT, CUSTOMER_AT)
-    assert f"预计{eta}分钟后到达" in SmsMessage.objects.get().body
-    sms_event = order.events.filter(kind=EventKind.SMS, data__sms_id__isnull=False).get()
+    sms_event = order.events.get(kind=EventKind.SMS, data__sms_kind="on_my_way")
+    assert sms_event.data["eta_minutes"] == eta  # the offline model's minutes
     assert sms_event.data["eta_approximate"] is True
+    start = timezone.localtime(dt.datetime.fromisoformat(sms_event.data["window_start"]))
+    assert SmsMessage.objects.get(kind="on_my_way").body.startswith(f"【品牌】张师傅已出发，预计{start:%H:%M}至")

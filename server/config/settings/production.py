@@ -190,7 +190,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# A message reserved by a worker that died is redelivered after the visibility timeout: 5 minutes,
+# well inside the 10 minutes after which the SMS redrive reconciles a row left SENDING. Every
+# countdown and time limit stays below it (retries kick at most 2 minutes ahead; re-plans stop
+# at DISPATCH_REPLAN_MAX_SECONDS).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_connect_timeout": 2}
 # Sending a task to a broker that is down gives up within about a second (the caller's commit
 # hook logs it; the beat sweepers re-send what matters) instead of holding the request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -217,6 +221,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Raw call payloads and SMS bodies older than RETENTION_DAYS are purged nightly.
     "crm-retention": {"task": "server.crm.tasks.retention_purge", "schedule": crontab(hour=3, minute=30)},
+    # Tomorrow's booked visits are reminded the evening before (SMS_DAY_BEFORE_HOUR, local time).
+    "visit-reminders": {
+        "task": "server.crm.tasks.visit_reminders_daily",
+        "schedule": crontab(hour=env_int("SMS_DAY_BEFORE_HOUR", 18), minute=0),
+    },
+    # Running late is noticed even when no phone reports a position (a job that runs over).
+    "visit-eta-sweep": {"task": "server.crm.tasks.visit_eta_sweep", "schedule": 5 * 60.0},
 }
 
 # --- The customer record (server.crm) -----------------------------------------------------------
@@ -229,6 +240,9 @@ COMPANY_NAME = env_str("COMPANY_NAME", "Fixroute Repairs")
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "CN")
 SMS_PROVIDER = env_str("SMS_PROVIDER", "console")
 SMS_SIGNATURE = env_str("SMS_SIGNATURE", "Fixroute")
+# English texts are GSM-7 (160 characters): a Chinese signature would make them Unicode (70), so
+# they carry their own, Latin signature. Empty: the company's signature if it is Latin already.
+SMS_SIGNATURE_EN = env_str("SMS_SIGNATURE_EN", SMS_SIGNATURE if SMS_SIGNATURE.isascii() else "")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
