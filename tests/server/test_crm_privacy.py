@@ -10,7 +10,7 @@ from django.apps import apps as django_apps
 from django.db import models
 from django.utils import timezone
 
-from notifications.models import SmsMessage
+from notifications.models import InboundSms, SmsMessage
 from server.accounts.models import Role
 from server.care.models import CallbackTask, ComplaintRecord, ConsentRecord, CustomerNote, WorkOrderRating
 from server.common.exceptions import PermissionDenied, ValidationFailed
@@ -210,3 +210,23 @@ def test_the_retention_task_runs_the_service(settings):
     from server.crm.tasks import retention_purge as task
 
     assert task.apply().get() == {"call_payloads": 1, "sms_bodies": 0}
+
+
+def test_erasing_clears_the_customers_text_replies_and_retention_purges_old_ones(settings):
+    settings.RETENTION_DAYS = 365
+    customer = _customer_with_history()
+    now = timezone.now()
+    reply = InboundSms.objects.create(
+        provider="twilio", provider_message_id="SM1", from_phone=PHONE, body=f"我是{NAME}，师傅到哪了", received_at=now
+    )
+    old = InboundSms.objects.create(
+        provider="twilio", provider_message_id="SM2", from_phone="+8613911112222", body="old reply",
+        received_at=now - dt.timedelta(days=400),
+    )  # fmt: skip
+    customer_erase(customer=customer, user=factories.user(role=Role.SUPERVISOR), reason="request")
+    reply.refresh_from_db()
+    assert NAME not in reply.body
+    assert reply.from_phone == ""
+    assert retention_purge(now=now).sms_bodies >= 1
+    old.refresh_from_db()
+    assert old.body == PURGED

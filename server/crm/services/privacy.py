@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from notifications.models import SmsMessage
+from notifications.models import InboundSms, SmsMessage
 from server.accounts.models import Role
 from server.accounts.roles import require_role
 from server.care.models import CallbackTask, ComplaintRecord, ConsentRecord, CustomerNote, WorkOrderRating
@@ -188,6 +188,9 @@ def customer_erase(*, customer: Customer, user: User, reason: str) -> Customer:
         raise ValidationFailed(_("Give the reason for erasing this customer's data (e.g. the customer's request)."))
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     now = timezone.now()
+    if customer.phone:
+        # Their replies by text. An opt-out of the number is kept: it is what stops any text to it.
+        InboundSms.objects.filter(from_phone=customer.phone).update(from_phone="", body=ERASED, outcome="")
     Customer.objects.filter(pk=customer.pk).update(
         name="", phone=None, notes="", complaint_reason="", needs_review=False, erased_at=now,
         consent_service_sms=False, consent_reminders=False, consent_marketing=False, updated_at=now,
@@ -232,5 +235,8 @@ def retention_purge(*, now: dt.datetime) -> PurgeResult:
             .exclude(status__in=[SmsMessage.Status.QUEUED, SmsMessage.Status.SENDING])
             .exclude(body__in=[PURGED, ERASED])
             .update(body=PURGED)
+        )
+        messages += (
+            InboundSms.objects.filter(received_at__lt=cutoff).exclude(body__in=[PURGED, ERASED]).update(body=PURGED)
         )
     return PurgeResult(call_payloads=calls, sms_bodies=messages)
