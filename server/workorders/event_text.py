@@ -323,6 +323,28 @@ def _call(event: EventLike, data: dict[str, Any]) -> str | None:
 def _sms(event: EventLike, data: dict[str, Any]) -> str | None:
     if data.get("outcome") == "no_phone":
         return _("No SMS: the customer has no phone number")
+    if data.get("direction") == "in":
+        said = _after(event.text.split(" → ")[0], f"SMS reply from {_reply_phone(event.text)}: “", "”")
+        if said is None:
+            return None
+        return _("The customer replied by SMS: “%(body)s”") % {"body": said}
+    if data.get("outcome") == "not_built":
+        return _("No SMS: the text would not fit one message (%(reason)s)") % {"reason": data.get("reason", "")}
+    if data.get("outcome") == "suppressed" and data.get("to"):
+        reason = str(data.get("reason", ""))
+        body = _after(event.text, f"SMS not sent to {data['to']} ({reason}): ")
+        if body is None:
+            return None
+        why = SUPPRESSED_REASONS.get(reason.split(":")[0].strip())
+        return _("SMS not sent (%(why)s): %(body)s") % {"why": why or reason, "body": body}
+    if data.get("to") and data.get("not_before"):
+        body = _after(event.text, f"SMS queued to {data['to']}: ")
+        if body is None:
+            return None
+        return _("SMS held for the morning (quiet hours), goes at %(time)s: %(body)s") % {
+            "time": hhmm(data["not_before"]),
+            "body": body,
+        }
     if data.get("to"):
         # The body is only in the stored text (not copied into data: retention purges it once).
         body = _after(event.text, f"SMS queued to {data['to']}: ")
@@ -330,6 +352,19 @@ def _sms(event: EventLike, data: dict[str, Any]) -> str | None:
             return None
         return _("SMS queued to %(to)s: %(body)s") % {"to": data["to"], "body": body}
     return None
+
+
+def _reply_phone(text: str) -> str:
+    return text.removeprefix("SMS reply from ").split(":", 1)[0]
+
+
+# Why a text was not sent (notifications' suppression codes), in the reader's language.
+SUPPRESSED_REASONS = {
+    "opted_out": gettext_lazy("the number opted out"),
+    "no_consent": gettext_lazy("no consent to such texts"),
+    "daily_cap": gettext_lazy("too many texts to this number today"),
+    "duplicate_on_my_way": gettext_lazy("on my way was already sent for this visit"),
+}
 
 
 def _pinned(event: EventLike, data: dict[str, Any]) -> str | None:

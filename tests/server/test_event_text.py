@@ -339,3 +339,32 @@ def test_a_reminder_order_reads_in_both_languages_once_its_note_has_data():
     assert said(event) == ("来自保养提醒 7", "From maintenance reminder 7")
     event.data = {"source": "manual"}  # as server.crm writes it today
     assert said(event) == (event.text, event.text)
+
+
+def test_texts_not_sent_held_for_the_morning_and_replies_read_in_both_languages(settings):
+    from notifications.models import InboundSms
+    from notifications.services import sms_opt_out
+    from server.crm.replies import sms_reply_handle
+
+    factories.technician(name="张伟", lat=31.23, lon=121.47)
+    sms_opt_out(phone="+8613800139101", source="sms", keyword="TD")
+    quiet = dispatched(31.24, 121.48, phone="+8613800139101")  # opted out: the booked text is not sent
+    zh, en = said(event_of(quiet, EventKind.SMS, data__outcome="suppressed"))
+    assert zh.startswith("短信未发送（该号码已退订）")
+    assert en.startswith("SMS not sent (the number opted out)")
+
+    settings.SMS_QUIET_HOURS = "00:00-23:59"  # always night: the booked text waits
+    held = dispatched(31.25, 121.49, phone="+8613800139102")
+    event = event_of(held, EventKind.SMS, data__not_before__isnull=False)
+    zh, en = said(event)
+    assert zh.startswith("短信将在早上发送（免打扰时段），发送时间")
+    assert en.startswith("SMS held for the morning (quiet hours), goes at")
+
+    inbound = InboundSms.objects.create(
+        provider="twilio", provider_message_id="SM-evt", from_phone="+8613800139102", body="明天能早点来吗",
+        received_at=timezone.now(),
+    )  # fmt: skip
+    sms_reply_handle(inbound_id=inbound.pk)
+    zh, en = said(event_of(held, EventKind.SMS, data__direction="in"))
+    assert zh == "客户短信回复：“明天能早点来吗”"
+    assert en == "The customer replied by SMS: “明天能早点来吗”"
