@@ -285,6 +285,9 @@ def _record_transient(message: SmsMessage, *, error: str) -> SmsMessage:
             error=f"gave up after {message.attempts} attempts: {error}",
         )
     delay = retry_delay(attempts=message.attempts)
+    logger.warning(
+        "SMS %s attempt %s failed (temporary), trying again in %s: %s", message.pk, message.attempts, delay, error
+    )
     _record(message, status=Status.QUEUED, not_before=timezone.now() + delay, error=error)
     if delay < RETRY_KICK_BELOW:
         _enqueue_on_commit(message.pk, countdown=delay.total_seconds())

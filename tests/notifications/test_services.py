@@ -147,12 +147,15 @@ def test_transient_error_requeues_with_backoff_then_fails(
 
 
 def test_transient_error_then_success(
-    sms_outbox: list[memory.SentSms], django_capture_on_commit_callbacks: Callable[..., Any]
+    sms_outbox: list[memory.SentSms],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     message = queue()
     memory.fail_next(TransientSmsError("rate limited", code="20429"))
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, caplog.at_level("WARNING"):
         assert services.sms_send(message_id=message.pk).status == Status.QUEUED
+    assert f"SMS {message.pk} attempt 1 failed (temporary), trying again in 0:00:10: 20429: rate limited" in caplog.text
     # A short backoff is also kicked with a countdown; run eagerly it finds the row not yet due.
     assert len(callbacks) == 1
     assert SmsMessage.objects.get(pk=message.pk).attempts == 1
