@@ -9,6 +9,7 @@ carries no signature (brief §3.8).
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
@@ -108,7 +109,17 @@ def twilio_sms_status(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+def _aliyun_authorised(request: HttpRequest) -> bool:
+    expected = str(settings.ALIYUN_SMS_PUSH_TOKEN)
+    if not expected:
+        return bool(settings.DEBUG)
+    return hmac.compare_digest(request.GET.get("token", ""), expected)
+
+
 def _aliyun_items(request: HttpRequest) -> list[dict[str, Any]] | JsonResponse:
+    if not _aliyun_authorised(request):
+        logger.warning("Refused an Aliyun push without the right token from %s", request.META.get("REMOTE_ADDR"))
+        return JsonResponse({"code": 1, "msg": "missing or wrong token"}, status=403)
     try:
         payload = json.loads(request.body or b"[]")
     except (ValueError, RequestDataTooBig):

@@ -34,6 +34,7 @@ def twilio_settings(settings: Any) -> None:
     settings.PUBLIC_BASE_URL = BASE
     settings.SMS_REPLY_HANDLER = "tests.notifications.test_webhooks.record_reply"
     settings.SMS_SIGNATURE = "Fixroute"
+    settings.ALIYUN_SMS_PUSH_TOKEN = ALIYUN_TOKEN
     handled.clear()
 
 
@@ -173,8 +174,19 @@ def test_a_report_for_an_unknown_message_is_accepted_and_ignored(client: Client)
     assert signed_post(client, "/webhooks/twilio/sms-status", data).status_code == 204
 
 
-def aliyun_post(client: Client, path: str, payload: Any) -> Any:
-    return client.post(path, json.dumps(payload, ensure_ascii=False), content_type="application/json")
+ALIYUN_TOKEN = "aliyun-push-secret"
+
+
+def aliyun_post(client: Client, path: str, payload: Any, *, token: str = ALIYUN_TOKEN) -> Any:
+    return client.post(
+        f"{path}?token={token}", json.dumps(payload, ensure_ascii=False), content_type="application/json"
+    )
+
+
+def test_an_aliyun_push_without_the_token_is_refused(client: Client) -> None:
+    report = [{"biz_id": "1^2", "phone_number": "13800138000", "success": True, "report_time": "2026-11-30 10:00:00"}]
+    assert aliyun_post(client, "/webhooks/aliyun/sms-report", report, token="guess").status_code == 403
+    assert client.post("/webhooks/aliyun/sms-up", json.dumps([]), content_type="application/json").status_code == 403
 
 
 def test_aliyun_delivery_reports(client: Client) -> None:
@@ -226,5 +238,5 @@ def test_aliyun_replies_are_recorded_once_and_td_opts_out_with_a_confirmation_sm
 
 
 def test_aliyun_bad_json_is_a_400(client: Client) -> None:
-    response = client.post("/webhooks/aliyun/sms-up", "not json", content_type="application/json")
+    response = client.post(f"/webhooks/aliyun/sms-up?token={ALIYUN_TOKEN}", "not json", content_type="application/json")
     assert response.status_code == 400

@@ -253,6 +253,9 @@ ALIYUN_SMS_SIGN_NAME = env_str("ALIYUN_SMS_SIGN_NAME")
 ALIYUN_SMS_ENDPOINT = env_str("ALIYUN_SMS_ENDPOINT", "dysmsapi.aliyuncs.com")
 # Template codes per message kind, as approved by Aliyun: "booked=SMS_1234,on_my_way=SMS_5678,…".
 ALIYUN_SMS_TEMPLATES = env_str("ALIYUN_SMS_TEMPLATES")
+# Aliyun's HTTP pushes (delivery reports, replies) carry no signature: their URL carries this
+# secret (?token=...). Empty: pushes are refused, except with DEBUG (the embedded default).
+ALIYUN_SMS_PUSH_TOKEN = env_str("ALIYUN_SMS_PUSH_TOKEN")
 # Customers are not texted at night (their local time) unless the message is urgent; the
 # message waits for the morning in the outbox (its not_before), never in a Celery countdown.
 SMS_QUIET_HOURS = env_str("SMS_QUIET_HOURS", "21:00-08:00")
