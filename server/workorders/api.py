@@ -36,10 +36,13 @@ STAFF_ACTION_ERRORS = errors(401, 403, 404, 409, 422)
 
 def _job_out(work_order: WorkOrder) -> dict[str, Any]:
     site, customer, equipment = work_order.site, work_order.customer, work_order.equipment
+    # What a technician needs before the doorbell: what happened to the order and what people
+    # said. Not the dispatcher's reasoning (the "why" notes) nor the planned times of past plans,
+    # which go stale as the day is re-planned (the job's own planned arrival is current).
     history = [
         {"at": event.created_at, "kind": event.kind, "text": event.text}
         for event in selectors.work_order_events(work_order=work_order)
-        if event.kind in ("created", "status", "assigned", "call", "note")
+        if event.kind in ("created", "status", "call", "note") and "explanation" not in event.data
     ]
     history += [
         {

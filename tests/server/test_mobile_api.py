@@ -81,7 +81,10 @@ def test_todays_jobs_in_route_order_with_details(client, day):
     assert job["customer_phone"] == "+8613800138001"
     assert job["equipment"]["model"] == "RO-500"
     assert job["planned_arrival"] is not None
-    assert any(entry["kind"] == "assigned" for entry in job["history"])
+    assert any(entry["kind"] == "created" for entry in job["history"])
+    # The technician sees neither the dispatcher's reasoning nor stale planned times.
+    assert not any(entry["text"].startswith("Why:") for entry in job["history"])
+    assert not any(entry["kind"] == "assigned" or "arriving" in entry["text"] for entry in job["history"])
     other = client.get("/api/mobile/jobs", HTTP_AUTHORIZATION=f"Bearer {login(client, 'li')['token']}").json()
     assert other["jobs"] == []
 
