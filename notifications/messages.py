@@ -24,6 +24,14 @@ def normalize_language(language: str) -> str:
     return ZH if language.strip().lower().replace("_", "-").startswith("zh") else EN
 
 
+def signed(text: str, *, language: str, signature: str) -> str:
+    """``text`` with the company's signature as carriers expect it: 【品牌】 before Chinese texts,
+    [Brand] before English ones."""
+    if normalize_language(language) == ZH:
+        return f"【{signature.strip()}】{text}"
+    return f"[{signature.strip()}] {text}"
+
+
 def _is_cjk(char: str) -> bool:
     code = ord(char)
     return (

@@ -9,6 +9,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from server.care.services import NOTE_MAX_LENGTH
+from server.common.text import PROBLEM_MAX_LENGTH
 from server.console.selectors import PRIORITY_LABELS, STATUS_LABELS
 from server.technicians.models import Skill, Technician
 from server.workorders.models import Priority
@@ -62,7 +64,9 @@ class RepairForm(WindowMixin):
         label=_("Installed on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     equipment_skill = forms.ChoiceField(label=_("Skill it needs"), required=False)
-    problem = forms.CharField(label=_("Problem"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    problem = forms.CharField(
+        label=_("Problem"), widget=forms.Textarea(attrs={"rows": 3}), max_length=PROBLEM_MAX_LENGTH
+    )
     priority = forms.ChoiceField(label=_("Priority"), initial=Priority.NORMAL)
     required_skill = forms.ChoiceField(label=_("Skill"), required=False)
 
@@ -121,4 +125,4 @@ class ReasonForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=NOTE_MAX_LENGTH)

@@ -74,10 +74,12 @@ def test_a_late_first_run_sends_only_the_current_stage():
     assert Reminder.objects.count() == 1
 
 
-def test_the_text_follows_the_customer_language():
+def test_the_text_follows_the_customer_language(settings):
+    settings.SMS_SIGNATURE, settings.SMS_SIGNATURE_EN = "品牌", "Brand"
     _consenting(language="en", phone="+8613800138002")
     reminders_queue(today=DUE - dt.timedelta(days=30))
     body = SmsMessage.objects.get().body
+    assert body.startswith("[Brand] Your ")  # signed as English texts are, not 【品牌】
     assert "Reply 1 or call us" in body
     assert "Water-purifier filter" in body
 

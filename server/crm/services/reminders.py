@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
@@ -15,6 +14,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from notifications import messages as sms_messages
+from notifications import services as sms_services
 from notifications.models import SmsMessage
 from notifications.services import sms_queue
 from server.accounts.roles import require_staff
@@ -123,7 +124,7 @@ def reminder_text(*, language: str, label: str, due_date: dt.date, stage: Remind
         else:
             text = _("Your %(label)s is due on %(date)s. Reply 1 or call us to book a visit.")
         text = text % {"label": _(label), "date": due_date.isoformat()}
-        return f"【{settings.SMS_SIGNATURE}】{text}"
+        return sms_messages.signed(text, language=language, signature=sms_services.sms_signature(language))
 
 
 def _reminder_send(due: Due) -> Reminder | None:
