@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -273,31 +272,12 @@ def sms_worker(
     pool: tuple[str, ...] = ("--pool", "solo"),
 ) -> Iterator[subprocess.Popen]:
     """A real ``celery worker`` (via this module, so Twilio goes to ``FAKE_TWILIO_URL``)."""
-    from tests.integration.services import _stop, celery_node, celery_ping, tail, wait_until
+    from tests.integration.services import celery_worker_on
 
-    node = celery_node(name)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.fake_sms_provider", "-A", "server.config.celery_app", "worker",
-             "-Q", queues, *pool, "--loglevel", "INFO", "-n", node],
-            cwd=REPO,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"the Celery worker exited ({process.returncode}):\n{tail(log)}")
-            return celery_ping(broker_url, node)
-
-        wait_until(ready, timeout=90, what=f"the Celery worker {node}:\n{tail(log)}", interval=0.5)
+    with celery_worker_on(
+        broker_url, queues=queues, name=name, env=env, log=log, pool=pool, module="tests.integration.fake_sms_provider"
+    ) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        _stop(process, timeout=20)
 
 
 def _worker_main() -> None:

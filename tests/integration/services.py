@@ -482,15 +482,20 @@ def celery_worker_on(
     env: Mapping[str, str],
     log: Path,
     pool: tuple[str, ...] = ("--pool", "solo"),
+    module: str = "celery",
 ) -> Iterator[subprocess.Popen]:
-    """A ``celery worker`` on ``broker_url`` consuming ``queues``, answering pings before this yields."""
+    """A ``celery worker`` on ``broker_url`` consuming ``queues``, answering pings before this yields.
+
+    ``module`` is what ``python -m`` runs: Celery itself, or a wrapper that prepares the process
+    first (``tests.integration.fake_sms_provider`` points Twilio at a fake).
+    """
     node = celery_node(name)
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "celery",
+                module,
                 "-A",
                 "server.config.celery_app",
                 "worker",
