@@ -293,6 +293,8 @@ def customer_timeline(*, customer: Customer, limit: int = 500) -> list[TimelineE
         .order_by("-created_at", "-id")[:limit]
     )
     for event in events:
+        if _sms_shown_as_its_message(event):
+            continue
         entries.append(
             TimelineEntry(
                 at=event.created_at,
@@ -375,6 +377,19 @@ class WorkOrderFilters:
 
 # The most customers (and sites) a search looks at; a broader search is narrowed by typing more.
 SEARCH_MATCHES = 1000
+
+
+def _sms_shown_as_its_message(event: WorkOrderEvent) -> bool:
+    """A plain "SMS queued" event: the timeline shows the message itself, with its delivery state.
+    Events that say more (not sent and why, held for the morning, a reply) stay."""
+    data = event.data or {}
+    return (
+        event.kind == EventKind.SMS
+        and bool(data.get("sms_id"))
+        and not data.get("reason")
+        and not data.get("not_before")
+        and data.get("direction") != "in"
+    )
 
 
 def work_order_search(*, filters: WorkOrderFilters) -> QuerySet[WorkOrder]:

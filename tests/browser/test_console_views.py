@@ -237,3 +237,15 @@ def test_staff_mark_a_complaint_from_the_customer_page_and_only_a_supervisor_cle
     html = client.get(page).content.decode()
     assert 'id="complaint-clear"' in html
     assert reverse("crm:customer_data", args=[customer.pk]) in html
+
+
+def test_a_text_appears_once_on_the_customers_timeline_with_its_delivery_state():
+    factories.technician()
+    customer = factories.customer()
+    intake_services.call_receive(provider="cti", call_id="t-1", caller="+8613800138001")
+    from notifications.models import SmsMessage
+
+    booked = SmsMessage.objects.get(kind="booked")
+    body_start = booked.body[:20]
+    entries = selectors.customer_timeline(customer=customer)
+    assert [entry.kind for entry in entries if body_start in (entry.text or "")] == ["sms"]
