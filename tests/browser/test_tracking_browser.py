@@ -17,6 +17,7 @@ from server.workorders import services as wo_services
 from server.workorders.models import EventKind, WorkOrder, WorkOrderEvent
 from tests import factories
 from tests.server.test_promises import dispatched, order_at
+from tests.server.test_tracking import blocker_busy_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,8 +87,8 @@ def test_another_time_offers_only_feasible_slots_and_moves_the_visit(live_server
     WorkOrder.objects.filter(pk=blocker.pk).update(service_minutes=480)
     blocker = scheduling_services.work_order_dispatch(work_order_id=blocker.pk)
     assert blocker.technician == zhang
-    busy_until = blocker.planned_arrival + dt.timedelta(minutes=480)
     order.refresh_from_db()
+    busy_until = blocker_busy_until(blocker, moved=order)
     expected = selectors.tracking_slots(work_order=order)
     assert expected
 
