@@ -17,10 +17,11 @@ RUN pip install --no-cache-dir .
 # command only (collectstatic signs nothing) and is not in the image's environment.
 RUN SECRET_KEY=build-only-collectstatic-signs-nothing-never-used-at-run-time \
     python server/manage.py collectstatic --noinput
-# The app runs as a user of its own; /app/var is the one folder it may write (beat's schedule).
+# The app runs as a user of its own; /app/var is the one folder it may write (beat's schedule,
+# the job photos in /app/var/media).
 RUN useradd --system --no-create-home --home-dir /app/var --shell /usr/sbin/nologin fixroute \
-    && mkdir -p /app/var \
-    && chown fixroute:fixroute /app/var
+    && mkdir -p /app/var/media \
+    && chown -R fixroute:fixroute /app/var
 USER fixroute
 EXPOSE 8000
 CMD ["gunicorn", "server.config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

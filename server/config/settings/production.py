@@ -148,6 +148,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(VAR_DIR / "static"))
+# Uploads (the technicians' job photos). Not served by URL: staff views read them after a
+# permission check. Every web process must see the same folder (one volume, or shared storage).
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(VAR_DIR / "media"))
 # whitenoise serves the collected files from the web process itself (compressed, cached); with
 # DEBUG on it serves them straight from the apps, without collectstatic.
 STORAGES = {

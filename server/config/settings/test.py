@@ -5,6 +5,7 @@ PostgreSQL; without it they run on SQLite (the embedded default).
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret")
 os.environ.setdefault("DEBUG", "0")
@@ -22,6 +23,8 @@ DISPATCH_BACKGROUND = "celery"
 
 # Static files come straight from the apps (no collectstatic before a test run).
 STATIC_ROOT = None  # type: ignore[assignment]
+# Uploads go to a folder of this test run's own.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="fixroute-media-")
 WHITENOISE_USE_FINDERS = True
 
 # Quiet hours off: a test that expects a text at once must not depend on the hour it runs at
