@@ -47,3 +47,27 @@ class Technician(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TechnicianLocation(models.Model):
+    """A position the technician's phone reported, applied once per ``client_event_id``.
+
+    Every report is kept; ``accepted`` says whether it moved the technician's current position
+    (``Technician.last_*``): a report that arrives late, or older than the last one, does not.
+    """
+
+    technician = models.ForeignKey(Technician, on_delete=models.CASCADE, related_name="locations")
+    client_event_id = models.CharField(max_length=64, unique=True)
+    device_time = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    accuracy_m = models.FloatField(null=True, blank=True)
+    accepted = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["device_time", "id"]
+        indexes = [models.Index(fields=["technician", "device_time"])]
+
+    def __str__(self) -> str:
+        return f"{self.technician_id} at {self.device_time:%Y-%m-%d %H:%M}"

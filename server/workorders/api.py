@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import hashlib
+from typing import Annotated, Any
 
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from ninja import Router
+from ninja.renderers import JSONRenderer
+from pydantic import Field
 
 from server.accounts.roles import require_staff
 from server.common.schemas import BODY_ERRORS, DbId, IsoDate, errors
 from server.common.types import ApiRequest
 from server.technicians.selectors import technician_for_user
-from server.workorders import selectors, services, state_machine
-from server.workorders.models import Status, WorkOrder
+from server.workorders import event_text, selectors, services, state_machine
+from server.workorders.models import Status, WorkOrder, WorkOrderPhoto
 from server.workorders.schemas import (
     DeviceEventIn,
     DeviceEventOut,
     JobListOut,
     JobOut,
+    LocationIn,
+    LocationOut,
+    PhotoStartIn,
+    PhotoStateOut,
     TransitionIn,
     WorkOrderOut,
 )
@@ -34,29 +43,28 @@ STAFF_CHANGE_ERRORS = errors(401, 403, 404, 409, *BODY_ERRORS)
 STAFF_ACTION_ERRORS = errors(401, 403, 404, 409, 422)
 
 
-def _job_out(work_order: WorkOrder) -> dict[str, Any]:
+def _job_out(work_order: WorkOrder, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One job for the app, its words in the active language (the request's Accept-Language)."""
     site, customer, equipment = work_order.site, work_order.customer, work_order.equipment
     # What a technician needs before the doorbell: what happened to the order and what people
     # said. Not the dispatcher's reasoning (the "why" notes) nor the planned times of past plans,
     # which go stale as the day is re-planned (the job's own planned arrival is current).
+    # Earlier orders at the site are ``site_visits``, not history lines.
     history = [
-        {"at": event.created_at, "kind": event.kind, "text": event.text}
+        {"at": event.created_at, "kind": event.kind, "text": event_text.event_sentence(event)}
         for event in selectors.work_order_events(work_order=work_order)
         if event.kind in ("created", "status", "call", "note") and "explanation" not in event.data
     ]
-    history += [
-        {
-            "at": earlier.created_at,
-            "kind": "earlier_order",
-            "text": f"{earlier.reference} ({Status(earlier.status).label}): {earlier.problem[:120]}",
-        }
-        for earlier in selectors.site_history(work_order=work_order)
-    ]
+    eta = None
+    if work_order.status == Status.EN_ROUTE:
+        # The window the customer's texts use, from where the technician is now.
+        arrival = services.work_order_eta(work_order, now=now or timezone.now())
+        eta = services.eta_window(arrival[0], travel=arrival[1]) if arrival is not None else None
     return {
         "id": work_order.pk,
         "reference": work_order.reference,
         "status": work_order.status,
-        "status_label": Status(work_order.status).label,
+        "status_label": _status_label(work_order.status),
         "customer_name": customer.name or customer.phone or "",
         "customer_phone": customer.phone or "",
         "address": site.address if site else "",
@@ -77,7 +85,37 @@ def _job_out(work_order: WorkOrder) -> dict[str, Any]:
         "promised_end": work_order.promised_end,
         "allowed_actions": state_machine.allowed_actions(work_order.status),
         "history": history,
+        "access_notes": site.access_notes if site else "",
+        "complaint": work_order.complaint or customer.complaint_open,
+        "eta_start": eta[0] if eta else None,
+        "eta_end": eta[1] if eta else None,
+        "resolution": work_order.resolution,
+        "parts": work_order.parts_used or [],
+        "photos": [
+            {"client_photo_id": photo.client_photo_id, "complete": photo.complete}
+            for photo in selectors.work_order_photos(work_order=work_order)
+        ],
+        "site_visits": [
+            {
+                "reference": earlier.reference,
+                "status_label": _status_label(earlier.status),
+                "problem": earlier.problem[:SITE_VISIT_PROBLEM_CHARS],
+                "resolution": earlier.resolution,
+                "finished_at": earlier.completed_at if earlier.status == Status.COMPLETED else None,
+                "technician_name": earlier.technician.name if earlier.technician else "",
+            }
+            for earlier in selectors.site_history(work_order=work_order)
+        ],
     }
+
+
+# An earlier visit's problem as the job shows it (the whole text is on that order).
+SITE_VISIT_PROBLEM_CHARS = 300
+
+
+def _status_label(status: str) -> str:
+    # The model's labels stay English (stored event texts are built from them); these are gettext'd.
+    return str(event_text.STATUS_WORDS.get(status, status))
 
 
 def work_order_out(work_order: WorkOrder) -> dict[str, Any]:
@@ -126,19 +164,48 @@ def work_order_out(work_order: WorkOrder) -> dict[str, Any]:
     }
 
 
-@mobile_router.get("/jobs", response={200: JobListOut, **errors(401, 403, 422)})
-def work_order_list_for_technician(request: ApiRequest, day: IsoDate | None = None) -> dict[str, Any]:
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match`` names this ETag (weak comparison, as RFC 9110 asks for it) or is ``*``."""
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+@mobile_router.get(
+    "/jobs",
+    response={200: JobListOut, 304: None, **errors(401, 403, 422)},
+    description=(
+        "Answers with a strong `ETag` (a hash of the body). Send it back as `If-None-Match`: while "
+        "nothing the technician sees changed (a job new, changed, re-timed, withdrawn, its status or "
+        "history) the answer is 304 with no body."
+    ),
+)
+def work_order_list_for_technician(request: ApiRequest, day: IsoDate | None = None) -> HttpResponse | dict[str, Any]:
     """The technician's jobs: the given day's, or without one today's and the next hours' (a shift
     that runs past midnight sees its jobs after midnight), in route order."""
     technician = technician_for_user(user=request.auth)
-    upcoming_until = None if day else timezone.now() + UPCOMING_JOBS
+    now = timezone.now()
+    upcoming_until = None if day else now + UPCOMING_JOBS
     day = day or timezone.localdate()
     jobs = selectors.work_order_list_for_technician(technician=technician, day=day, upcoming_until=upcoming_until)
-    return {
+    data = {
         "technician": {"id": technician.pk, "name": technician.name},
         "day": day,
-        "jobs": [_job_out(job) for job in jobs],
+        "jobs": [_job_out(job, now=now) for job in jobs],
     }
+    # The body as Ninja would send it, so that its hash is the ETag of exactly these bytes.
+    body = _JSON.render(request, JobListOut.model_validate(data).model_dump(), response_status=200).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    response: HttpResponse = (
+        HttpResponseNotModified()
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag)
+        else HttpResponse(body, content_type=_JSON.media_type)
+    )
+    response["ETag"] = etag
+    patch_vary_headers(response, ["Accept-Language", "Authorization"])
+    return response
+
+
+_JSON = JSONRenderer()
 
 
 @mobile_router.get("/jobs/{work_order_id}", response={200: JobOut, **errors(401, 403, 404, 422)})
@@ -149,9 +216,11 @@ def work_order_get(request: ApiRequest, work_order_id: DbId) -> dict[str, Any]:
 
 @mobile_router.post("/events", response={200: DeviceEventOut, **errors(401, 403, 404, 409, *BODY_ERRORS)})
 def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> dict[str, Any]:
+    """A tap from the phone, applied once per ``client_event_id`` at its ``device_time``.
+    ``resolution`` and ``parts`` go with "done" only (422 otherwise)."""
     technician = technician_for_user(user=request.auth)
     # Another technician's order answers 404 like a missing one (the service checks again under its lock).
-    selectors.work_order_get_for_tap(
+    selectors.work_order_check_tap(
         user=request.auth, work_order_id=payload.work_order_id, client_event_id=payload.client_event_id
     )
     work_order, duplicate = services.work_order_technician_event(
@@ -164,11 +233,69 @@ def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> 
         longitude=payload.longitude,
         reason=payload.reason,
         note=payload.note,
+        resolution=payload.resolution,
+        parts=[part.model_dump() for part in payload.parts],
     )
     work_order = selectors.work_order_get_for_tap(
         user=request.auth, work_order_id=work_order.pk, client_event_id=payload.client_event_id
     )
     return {"duplicate": duplicate, "job": _job_out(work_order)}
+
+
+@mobile_router.post("/location", response={200: LocationOut, **errors(401, 403, *BODY_ERRORS)})
+def technician_location_report(request: ApiRequest, payload: LocationIn) -> dict[str, Any]:
+    """A position the phone queued while on the way, applied once per ``client_event_id``. It moves
+    the technician's position only if it is the newest known and recent; a late one is history only
+    (``accepted`` false) and sends the customer nothing."""
+    technician = technician_for_user(user=request.auth)
+    report = services.technician_location_report(
+        technician=technician,
+        client_event_id=payload.client_event_id,
+        device_time=payload.device_time,
+        latitude=payload.latitude,
+        longitude=payload.longitude,
+        accuracy_m=payload.accuracy_m,
+    )
+    return report._asdict()
+
+
+def _photo_state(photo: WorkOrderPhoto) -> dict[str, Any]:
+    return {"client_photo_id": photo.client_photo_id, "received": photo.received, "complete": photo.complete}
+
+
+@mobile_router.post("/photos", response={200: PhotoStateOut, **errors(401, 403, 404, 409, *BODY_ERRORS)})
+def work_order_photo_start(request: ApiRequest, payload: PhotoStartIn) -> dict[str, Any]:
+    """Start a photo's upload, or resume it: the same id and details answer what was received so
+    far; the same id with other details is 409. Then send the bytes with ``PUT .../content``."""
+    technician = technician_for_user(user=request.auth)
+    photo = services.work_order_photo_start(technician=technician, **payload.model_dump())
+    return _photo_state(photo)
+
+
+@mobile_router.put(
+    "/photos/{client_photo_id}/content",
+    response={200: PhotoStateOut, **errors(401, 403, 404, 409, *BODY_ERRORS)},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def work_order_photo_chunk(
+    request: ApiRequest,
+    client_photo_id: Annotated[str, Field(max_length=64)],
+    offset: Annotated[int, Field(ge=0, le=services.PHOTO_MAX_BYTES)],
+) -> dict[str, Any]:
+    """The next bytes of a photo (the raw body, at most 192 KB a chunk) at ``offset``. 409 with
+    ``extra.received`` when ``offset`` is not where the upload stands (resend from there); 422 for
+    bytes past the size, or when the finished photo's SHA-256 does not match (its bytes are
+    discarded: send it again from 0)."""
+    technician = technician_for_user(user=request.auth)
+    photo = services.work_order_photo_chunk(
+        technician=technician, client_photo_id=client_photo_id, offset=offset, data=request.body
+    )
+    return _photo_state(photo)
 
 
 @router.get("/{work_order_id}", response={200: WorkOrderOut, **errors(401, 404, 422)})

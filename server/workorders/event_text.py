@@ -290,8 +290,22 @@ def _status_words(to_status: str, data: dict[str, Any], text: str) -> str | None
         if to_status == Status.ON_SITE:
             return _("%(technician)s arrived on site") % {"technician": who}
         if to_status == Status.COMPLETED:
-            return _("%(technician)s finished the job") % {"technician": who}
+            return _finished_words(who, data)
     return None
+
+
+def _finished_words(who: str, data: dict[str, Any]) -> str:
+    """A "done" tap with what the technician wrote and the parts they used."""
+    resolution = (data.get("resolution") or "").strip()
+    if resolution:
+        sentence = _("%(technician)s finished the job: %(resolution)s") % {"technician": who, "resolution": resolution}
+    else:
+        sentence = _("%(technician)s finished the job") % {"technician": who}
+    parts = [f"{part['name']} × {part['quantity']}" for part in data.get("parts") or []]
+    if parts:
+        # Translators: the list separator between the parts used.
+        sentence += _("; parts: %(parts)s") % {"parts": _(", ").join(parts)}
+    return sentence
 
 
 def _status(event: EventLike, data: dict[str, Any]) -> str | None:
@@ -426,6 +440,16 @@ def _note(event: EventLike, data: dict[str, Any]) -> str | None:
         return _complaint(event, data)
     outcome = data.get("outcome")
     explanation = data.get("explanation")
+    if outcome == "stale_tap" and data.get("sms_kind") == "arrived":
+        return _("No arrived SMS: the tap reached the server %(minutes)s minutes late") % {
+            "minutes": data["late_minutes"]
+        }
+    if outcome == "stale_tap":
+        return _("No on-my-way SMS: the tap reached the server %(minutes)s minutes late") % {
+            "minutes": data["late_minutes"]
+        }
+    if data.get("photo") and data.get("filename"):
+        return _("Photo added: %(filename)s") % {"filename": data["filename"]}
     if outcome == "not_dispatched":
         sentence = _("Not dispatched: %(reason)s") % {"reason": data["reason"]}
         if explanation:

@@ -88,6 +88,12 @@ class WorkOrder(BaseModel):
     needs_review = models.BooleanField(default=False)
     complaint = models.BooleanField(default=False)
     assignment_explanation = models.JSONField(default=dict, blank=True)
+    # What the technician wrote when they finished, and the parts they used
+    # (``[{"name": str, "quantity": int}]``); set by the "done" tap.
+    resolution = models.TextField(blank=True)
+    parts_used = models.JSONField(default=list, blank=True)
+    # When the job was finished (the technician's device time of the "done" tap).
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -173,3 +179,54 @@ class TrackingKey(models.Model):
 
     def __str__(self) -> str:
         return f"tracking key for {self.work_order_id}"
+
+
+class WorkOrderPhoto(models.Model):
+    """A photo the technician's phone uploads for an order, in chunks that survive lost answers.
+
+    ``received`` bytes have arrived (as :class:`WorkOrderPhotoChunk` rows until the last one);
+    at ``size`` the checksum is checked and the photo is stored in ``file``.
+    """
+
+    work_order = models.ForeignKey(WorkOrder, on_delete=models.CASCADE, related_name="photos")
+    technician = models.ForeignKey(
+        "technicians.Technician", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The id the phone gave the photo; a repeat of the start answers the upload's state.
+    client_photo_id = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=20)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    received = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="work-order-photos/", max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(received__lte=models.F("size")), name="photo_received_le_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_photo_id} ({self.received}/{self.size})"
+
+    @property
+    def complete(self) -> bool:
+        return self.completed_at is not None
+
+
+class WorkOrderPhotoChunk(models.Model):
+    """One received piece of an unfinished photo (at most a request body, 256 KB)."""
+
+    photo = models.ForeignKey(WorkOrderPhoto, on_delete=models.CASCADE, related_name="chunks")
+    offset = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["offset"]
+        constraints = [models.UniqueConstraint(fields=["photo", "offset"], name="photo_chunk_offset_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.photo_id}@{self.offset}"

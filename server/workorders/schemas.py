@@ -9,6 +9,14 @@ from pydantic import ConfigDict, Field
 from server.common.schemas import AwareDatetime, CleanText, DbId, IsoDate, allowed_values
 from server.common.text import PROBLEM_MAX_LENGTH
 from server.workorders.models import Priority, Status
+from server.workorders.services import (
+    PART_NAME_MAX_LENGTH,
+    PART_QUANTITY_MAX,
+    PARTS_MAX,
+    PHOTO_CONTENT_TYPES,
+    PHOTO_MAX_BYTES,
+    RESOLUTION_MAX_LENGTH,
+)
 from server.workorders.state_machine import TECHNICIAN_ACTIONS
 
 
@@ -24,8 +32,35 @@ class HistoryOut(Schema):
     text: str
 
 
+class PartIn(Schema):
+    name: CleanText = Field(min_length=1, max_length=PART_NAME_MAX_LENGTH)
+    quantity: int = Field(ge=1, le=PART_QUANTITY_MAX)
+
+
+class PartOut(Schema):
+    name: str
+    quantity: int
+
+
+class PhotoOut(Schema):
+    client_photo_id: str
+    complete: bool
+
+
+class SiteVisitOut(Schema):
+    """An earlier order at the job's site: what was wrong and what was done."""
+
+    reference: str
+    status_label: str
+    problem: str
+    resolution: str
+    finished_at: dt.datetime | None
+    technician_name: str
+
+
 class JobOut(Schema):
-    """One job as the technician app shows it."""
+    """One job as the technician app shows it. Labels and history are in the request's language
+    (``Accept-Language``: zh-CN or en)."""
 
     id: int
     reference: str
@@ -45,6 +80,14 @@ class JobOut(Schema):
     promised_end: dt.datetime | None
     allowed_actions: list[str]
     history: list[HistoryOut]
+    access_notes: str
+    complaint: bool = Field(description="The order or its customer is flagged as a complaint")
+    eta_start: dt.datetime | None = Field(description="The live ETA window while on the way (as the customer is told)")
+    eta_end: dt.datetime | None
+    resolution: str
+    parts: list[PartOut]
+    photos: list[PhotoOut]
+    site_visits: list[SiteVisitOut] = Field(description="Earlier orders at this site, newest first")
 
 
 class TechnicianOut(Schema):
@@ -69,11 +112,42 @@ class DeviceEventIn(Schema):
         default="", max_length=40, description="could_not_complete: no_access, needs_parts or customer_refused"
     )
     note: CleanText = Field(default="", max_length=1000)
+    resolution: CleanText = Field(default="", max_length=RESOLUTION_MAX_LENGTH, description="Only with 'done'")
+    parts: list[PartIn] = Field(default_factory=list, max_length=PARTS_MAX, description="Only with 'done'")
 
 
 class DeviceEventOut(Schema):
     duplicate: bool
     job: JobOut
+
+
+class LocationIn(Schema):
+    client_event_id: CleanText = Field(min_length=1, max_length=64)
+    device_time: AwareDatetime
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0, le=1e6)
+
+
+class LocationOut(Schema):
+    duplicate: bool
+    accepted: bool = Field(description="It moved the technician's current position (false: kept as history only)")
+    reason: str = Field(description="Why not accepted: clock_ahead, old or older; empty otherwise")
+
+
+class PhotoStartIn(Schema):
+    client_photo_id: CleanText = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    work_order_id: DbId
+    filename: CleanText = Field(min_length=1, max_length=200)
+    content_type: CleanText = Field(max_length=20, json_schema_extra=allowed_values(PHOTO_CONTENT_TYPES))
+    size: int = Field(ge=1, le=PHOTO_MAX_BYTES)
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class PhotoStateOut(Schema):
+    client_photo_id: str
+    received: int
+    complete: bool
 
 
 class WorkOrderCreateIn(Schema):

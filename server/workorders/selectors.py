@@ -8,7 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from server.accounts.roles import is_staff_member
 from server.common.exceptions import NotFound, PermissionDenied
 from server.technicians.models import Technician
-from server.workorders.models import Status, WorkOrder, WorkOrderEvent
+from server.workorders.models import Status, WorkOrder, WorkOrderEvent, WorkOrderPhoto
 
 _RELATED = ("customer", "site", "equipment", "technician", "required_skill")
 
@@ -26,12 +26,14 @@ def work_order_list_for_technician(
     # The site's latest orders for every job in one query (the job's own order is among them).
     recent = Prefetch(
         "site__work_orders",
-        queryset=WorkOrder.objects.order_by("-created_at", "-id")[: SITE_HISTORY_LIMIT + 1],
+        queryset=WorkOrder.objects.select_related("technician").order_by("-created_at", "-id")[
+            : SITE_HISTORY_LIMIT + 1
+        ],
         to_attr="recent_orders",
     )
     return list(
         WorkOrder.objects.select_related(*_RELATED)
-        .prefetch_related("events", recent)
+        .prefetch_related("events", "photos", recent)
         .filter(technician=technician)
         .filter(
             Q(scheduled_day=day)
@@ -54,10 +56,11 @@ def work_order_get_for_user(*, user: User, work_order_id: int) -> WorkOrder:
     technician cannot learn which order ids exist by trying them.
     """
     work_order = WorkOrder.objects.select_related(*_RELATED).filter(pk=work_order_id).first()
-    if work_order is not None and is_staff_member(user):
-        return work_order
     technician = work_order.technician if work_order is not None else None
+    # The technician's own order first: it costs no query (staff membership does).
     if work_order is not None and technician is not None and technician.user_id == user.pk and technician.active:
+        return work_order
+    if work_order is not None and is_staff_member(user):
         return work_order
     raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
 
@@ -74,6 +77,18 @@ def work_order_get_for_tap(*, user: User, work_order_id: int, client_event_id: s
         ).exists():
             raise
         return WorkOrder.objects.select_related(*_RELATED).get(pk=work_order_id)
+
+
+def work_order_check_tap(*, user: User, work_order_id: int, client_event_id: str) -> None:
+    """:func:`work_order_get_for_tap`'s check alone (one light query, nothing loaded): raises
+    ``NotFound`` when the tap is not the user's to make or to resend."""
+    mine = Q(technician__user_id=user.pk, technician__active=True) | Q(
+        events__client_event_id=client_event_id, events__actor_id=user.pk
+    )
+    if not WorkOrder.objects.filter(mine, pk=work_order_id).exists() and not (
+        is_staff_member(user) and WorkOrder.objects.filter(pk=work_order_id).exists()
+    ):
+        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
 
 
 def work_order_list(
@@ -101,5 +116,13 @@ def site_history(*, work_order: WorkOrder, limit: int = SITE_HISTORY_LIMIT) -> l
     if prefetched is not None and limit <= SITE_HISTORY_LIMIT:
         return [order for order in prefetched if order.pk != work_order.pk][:limit]
     return list(
-        WorkOrder.objects.filter(site_id=work_order.site_id).exclude(pk=work_order.pk).order_by("-created_at")[:limit]
+        WorkOrder.objects.select_related("technician")
+        .filter(site_id=work_order.site_id)
+        .exclude(pk=work_order.pk)
+        .order_by("-created_at", "-id")[:limit]
     )
+
+
+def work_order_photos(*, work_order: WorkOrder) -> list[WorkOrderPhoto]:
+    """The order's photos from the technician's phone, oldest first (prefetched for a day's list)."""
+    return list(work_order.photos.all())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import tempfile
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,10 +20,19 @@ from notifications import services as sms_services
 from server.common.exceptions import Conflict, NotFound, ValidationFailed
 from server.common.travel import travel_approximate, travel_minutes
 from server.customers.models import Customer, Equipment, Site
-from server.technicians.models import Skill, Technician
+from server.technicians.models import Skill, Technician, TechnicianLocation
 from server.workorders import state_machine
 from server.workorders.links import tracking_link
-from server.workorders.models import EventKind, Priority, Source, Status, WorkOrder, WorkOrderEvent
+from server.workorders.models import (
+    EventKind,
+    Priority,
+    Source,
+    Status,
+    WorkOrder,
+    WorkOrderEvent,
+    WorkOrderPhoto,
+    WorkOrderPhotoChunk,
+)
 
 # A last known position older than this no longer tells where the technician is.
 LOCATION_FRESH_FOR = dt.timedelta(hours=2)
@@ -230,8 +242,15 @@ def work_order_transition(
     data: dict[str, Any] | None = None,
     hold_reason: str = "",
     follow_up_on: dt.date | None = None,
+    live_texts: bool = True,
+    locked: WorkOrder | None = None,
 ) -> WorkOrder:
     """Move a work order to ``to_status``, log it, and queue the customer's SMS for it.
+
+    ``live_texts=False``: no "on my way" or "arrived" text (a tap that reached the server too
+    late: an ETA would be false and "arrived" old news; the caller records why). The completed
+    text (with its rating request) still goes. ``locked``: the order, as the caller
+    already locked it after its technician (``_lock``), so it is not locked again.
 
     Locks the order's technician (its route) and then the order. A technician has at most one
     order on the way or on site: a second one is refused (409). Leaving the route (back to new,
@@ -242,7 +261,7 @@ def work_order_transition(
     if to_status not in Status.values:
         raise ValidationFailed(f"Unknown status '{to_status}'", extra={"allowed": Status.values})
     to_status = Status(to_status)
-    work_order = _lock_with_technician(work_order_id)
+    work_order = locked if locked is not None and locked.pk == work_order_id else _lock_with_technician(work_order_id)
     if to_status in state_machine.NEEDS_TECHNICIAN and work_order.technician_id is None:
         raise ValidationFailed(f"{work_order.reference} has no technician; assign one before '{to_status.label}'")
     if to_status in state_machine.LOCKED_STATUSES and work_order.technician_id is not None:
@@ -269,6 +288,9 @@ def work_order_transition(
         work_order.pinned = False
         work_order.pinned_start = None
         fields += ["technician", "planned_arrival", "route_position", "pinned", "pinned_start"]
+    if to_status == Status.COMPLETED:
+        work_order.completed_at = device_time or timezone.now()
+        fields.append("completed_at")
     if to_status == Status.ON_HOLD:
         work_order.hold_reason = hold_reason[:300]
         work_order.follow_up_on = follow_up_on
@@ -318,7 +340,7 @@ def work_order_transition(
                 "status_data": {k: v for k, v in (data or {}).items() if k in _STATUS_WORDS_DATA},
             },
         )
-    if to_status in _SMS_KIND:
+    if to_status in _SMS_KIND and (live_texts or to_status == Status.COMPLETED):
         _queue_status_sms(work_order, event=event, kind=_SMS_KIND[to_status])
     elif to_status == Status.CANCELLED and withdrawn is not None:
         work_order_sms_send(
@@ -1059,6 +1081,44 @@ def work_order_assign(
 
 # A device time further ahead of the server than this is a wrong phone clock.
 DEVICE_TIME_AHEAD = dt.timedelta(minutes=5)
+# A tap or position that reaches the server this long after the phone made it no longer tells
+# the customer anything true about the arrival: it sends no ETA (no "on my way" window, no
+# "running late"), and the order's timeline says why. Arrived and completed texts still go:
+# they state what happened, not a time to come.
+STALE_TAP_MINUTES = 10
+# What a technician may note when finishing a job: a resolution and up to this many parts.
+RESOLUTION_MAX_LENGTH = 4000
+PARTS_MAX = 50
+PART_NAME_MAX_LENGTH = 120
+PART_QUANTITY_MAX = 999
+
+
+def _stale_by(device_time: dt.datetime, *, now: dt.datetime) -> dt.timedelta | None:
+    """How late a phone's tap or report reached us, when too late for an ETA (else None)."""
+    late = now - device_time
+    return late if late > dt.timedelta(minutes=STALE_TAP_MINUTES) else None
+
+
+def _check_finish(action: str, resolution: str, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The resolution and parts of a "done" tap, checked; refused on any other action."""
+    if (resolution or parts) and action != "done":
+        raise ValidationFailed(
+            f"A resolution and parts go with 'done', not with '{action}'",
+            extra={"action": action},
+        )
+    if len(resolution) > RESOLUTION_MAX_LENGTH:
+        raise ValidationFailed(f"The resolution is longer than {RESOLUTION_MAX_LENGTH} characters")
+    if len(parts) > PARTS_MAX:
+        raise ValidationFailed(f"At most {PARTS_MAX} parts per job", extra={"parts": len(parts)})
+    checked = []
+    for part in parts:
+        name, quantity = str(part.get("name", "")).strip(), part.get("quantity")
+        if not name or len(name) > PART_NAME_MAX_LENGTH:
+            raise ValidationFailed(f"A part needs a name of 1 to {PART_NAME_MAX_LENGTH} characters")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= PART_QUANTITY_MAX:
+            raise ValidationFailed(f"A part's quantity must be 1 to {PART_QUANTITY_MAX}", extra={"part": name})
+        checked.append({"name": name, "quantity": quantity})
+    return checked
 
 
 @transaction.atomic
@@ -1073,6 +1133,8 @@ def work_order_technician_event(
     longitude: float | None = None,
     reason: str = "",
     note: str = "",
+    resolution: str = "",
+    parts: list[dict[str, Any]] | None = None,
 ) -> tuple[WorkOrder, bool]:
     """Apply a tap from the technician's phone. Returns (work order, was it a repeat).
 
@@ -1080,17 +1142,27 @@ def work_order_technician_event(
     repeat sent while the first is still being applied is answered "duplicate", never 409.
     A device time more than ``DEVICE_TIME_AHEAD`` in the future, or older than this order's
     previous tap, is refused with a message (the phone keeps the tap and shows it).
+
+    The tap happened at ``device_time``: the event and its effects carry it (the arrival, the
+    finish, the position if newer than the last one known). A tap that reached the server more
+    than ``STALE_TAP_MINUTES`` late tells the customer nothing that is no longer true: "on my way"
+    and "arrived" send no text (a note says why) and no "running late" check runs; the completed
+    text still goes.
+    "done" carries the ``resolution`` and ``parts`` used (stored on the order and the event).
     """
     if action not in state_machine.TECHNICIAN_ACTIONS:
         raise ValidationFailed(
             f"Unknown action '{action}'",
             extra={"allowed": sorted(state_machine.TECHNICIAN_ACTIONS)},
         )
+    resolution = resolution.strip()
+    checked_parts = _check_finish(action, resolution, parts or [])
     if not client_event_id or len(client_event_id) > 64:
         raise ValidationFailed("client_event_id must be 1 to 64 characters")
     if timezone.is_naive(device_time):
         raise ValidationFailed("device_time must include a UTC offset")
-    technicians_lock([technician.pk])
+    # As locked: its last known position is the one to compare a tap's with.
+    technician = technicians_lock([technician.pk])[technician.pk]
     previous = WorkOrderEvent.objects.filter(client_event_id=client_event_id).select_related("work_order").first()
     if previous is not None:
         if previous.work_order_id != work_order_id or previous.data.get("action") != action:
@@ -1129,15 +1201,28 @@ def work_order_technician_event(
         # Reassigned since the API's check: answered like any order that is not yours (404).
         raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
     if latitude is not None and longitude is not None:
-        technician_report_location(
-            technician=technician, latitude=latitude, longitude=longitude, at=now, check_eta=False
-        )
+        _position_update(technician, latitude=latitude, longitude=longitude, at=device_time, now=now)
+        work_order.technician = technician  # the same row, with the position just written
     text = ""
     follow_up = None
     if target == Status.ON_HOLD:
         label = COULD_NOT_COMPLETE_REASONS[reason]
         text = f"Could not complete: {label}" + (f" — {note.strip()}" if note.strip() else "")
         follow_up = timezone.localdate(now) + dt.timedelta(days=1)
+    stale = _stale_by(device_time, now=now)
+    data: dict[str, Any] = {
+        "action": action,
+        "latitude": latitude,
+        "longitude": longitude,
+        "device_time": device_time.isoformat(),
+        "reason": reason,
+        "technician": technician.name,
+        "note": note.strip(),
+    }
+    if action == "done":
+        data.update(resolution=resolution, parts=checked_parts)
+    if stale is not None:
+        data["late_minutes"] = int(stale.total_seconds() // 60)
     work_order = work_order_transition(
         work_order_id=work_order.pk,
         to_status=target,
@@ -1148,17 +1233,25 @@ def work_order_technician_event(
         text=text,
         hold_reason=text,
         follow_up_on=follow_up,
-        data={
-            "action": action,
-            "latitude": latitude,
-            "longitude": longitude,
-            "device_time": device_time.isoformat(),
-            "reason": reason,
-            "technician": technician.name,
-            "note": note.strip(),
-        },
+        data=data,
+        live_texts=stale is None,
+        locked=work_order,  # with its technician's row, locked above
     )
-    work_order_eta_check(technician_id=technician.pk, reason=f"tap: {action}", now=now)
+    if action == "done":
+        work_order.resolution, work_order.parts_used = resolution, checked_parts
+        work_order.save(update_fields=["resolution", "parts_used", "updated_at"])
+    if stale is None:
+        work_order_eta_check(technician_id=technician.pk, reason=f"tap: {action}", now=now)
+    elif target in (Status.EN_ROUTE, Status.ON_SITE):
+        minutes = int(stale.total_seconds() // 60)
+        sms_kind = _SMS_KIND[target]
+        _event(
+            work_order,
+            kind=EventKind.NOTE,
+            actor_label=technician.name,
+            text=f"No {sms_kind.replace('_', '-')} SMS: the tap reached the server {minutes} minutes late",
+            data={"outcome": "stale_tap", "sms_kind": sms_kind, "late_minutes": minutes, "action": action},
+        )
     return work_order, False
 
 
@@ -1183,6 +1276,80 @@ def technician_report_location(
     technician.save(update_fields=["last_latitude", "last_longitude", "last_located_at", "updated_at"])
     if check_eta:
         work_order_eta_check(technician_id=technician.pk, reason="location report", now=at)
+
+
+def _position_update(
+    technician: Technician, *, latitude: float, longitude: float, at: dt.datetime, now: dt.datetime
+) -> str:
+    """Move the technician's current position to this report, if it is the newest one known.
+
+    Returns "" when it moved, else why not: "clock_ahead" (more than ``DEVICE_TIME_AHEAD`` in
+    the future), "old" (made more than ``LOCATION_FRESH_FOR`` ago), "older" (not newer than the
+    position already known). Caller holds the technician's row lock.
+    """
+    if at > now + DEVICE_TIME_AHEAD:
+        return "clock_ahead"
+    if now - at > LOCATION_FRESH_FOR:
+        return "old"
+    if technician.last_located_at is not None and at <= technician.last_located_at:
+        return "older"
+    technician_report_location(technician=technician, latitude=latitude, longitude=longitude, at=at, check_eta=False)
+    return ""
+
+
+class LocationReport(NamedTuple):
+    duplicate: bool
+    accepted: bool
+    reason: str  # why not accepted: "clock_ahead", "old", "older"; "" when accepted
+
+
+@transaction.atomic
+def technician_location_report(
+    *,
+    technician: Technician,
+    client_event_id: str,
+    device_time: dt.datetime,
+    latitude: float,
+    longitude: float,
+    accuracy_m: float | None = None,
+) -> LocationReport:
+    """A position the phone queued while on the way: applied once per ``client_event_id``.
+
+    Every report is kept. It moves the technician's current position only when it is newer
+    than the last one known, not ahead of the server's clock by more than ``DEVICE_TIME_AHEAD``
+    and not older than ``LOCATION_FRESH_FOR``; and the ETA of the current visit is rechecked
+    (a "running late" text may go) only when it reached us within ``STALE_TAP_MINUTES``. A report
+    synced late is history: it changes nothing and sends nothing (``accepted`` false).
+    Locks the technician's row: one phone's reports apply one at a time.
+    """
+    if not client_event_id or len(client_event_id) > 64:
+        raise ValidationFailed("client_event_id must be 1 to 64 characters")
+    if timezone.is_naive(device_time):
+        raise ValidationFailed("device_time must include a UTC offset")
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ValidationFailed("Location out of range", extra={"latitude": latitude, "longitude": longitude})
+    if accuracy_m is not None and accuracy_m < 0:
+        raise ValidationFailed("accuracy_m must not be negative")
+    technician = technicians_lock([technician.pk])[technician.pk]
+    previous = TechnicianLocation.objects.filter(client_event_id=client_event_id).first()
+    if previous is not None:
+        if previous.technician_id != technician.pk:
+            raise ValidationFailed(f"Event id {client_event_id} was already used for another report")
+        return LocationReport(duplicate=True, accepted=previous.accepted, reason="")
+    now = timezone.now()
+    why_not = _position_update(technician, latitude=latitude, longitude=longitude, at=device_time, now=now)
+    TechnicianLocation.objects.create(
+        technician=technician,
+        client_event_id=client_event_id,
+        device_time=device_time,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_m=accuracy_m,
+        accepted=not why_not,
+    )
+    if not why_not and _stale_by(device_time, now=now) is None:
+        work_order_eta_check(technician_id=technician.pk, reason="location report", now=now)
+    return LocationReport(duplicate=False, accepted=not why_not, reason=why_not)
 
 
 def _moved_text(reason: str, before: tuple[object, dt.datetime | None], after: tuple[object, dt.datetime]) -> str:
@@ -1330,3 +1497,154 @@ def work_orders_retime_record(*, work_order_ids: list[int], reason: str, actor_l
     ):
         work_order_eta_check(technician_id=technician_id, reason=f"re-plan: {reason}")
     return at_risk_now
+
+
+# --- Photos from the technician's phone ------------------------------------------------------
+
+PHOTO_CONTENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/heic": ".heic"}
+PHOTO_MAX_BYTES = 15 * 1024 * 1024
+# Read back this many chunks at a time to check and store a finished photo (memory stays small).
+_PHOTO_READ_CHUNKS = 4
+
+
+class PhotoConflict(Conflict):
+    code = "photo_conflict"
+
+
+@transaction.atomic
+def work_order_photo_start(
+    *,
+    technician: Technician,
+    client_photo_id: str,
+    work_order_id: int,
+    filename: str,
+    content_type: str,
+    size: int,
+    sha256: str,
+) -> WorkOrderPhoto:
+    """Begin (or resume) the upload of a photo of one of the technician's orders.
+
+    The same ``client_photo_id`` with the same details answers the upload as it stands (the
+    phone resumes from ``received``); with other details it is refused (409). The order must be
+    the technician's (404 otherwise, as for a missing one).
+    """
+    if content_type not in PHOTO_CONTENT_TYPES:
+        raise ValidationFailed(
+            f"Photos must be one of {', '.join(sorted(PHOTO_CONTENT_TYPES))}",
+            extra={"content_type": content_type},
+        )
+    if not 1 <= size <= PHOTO_MAX_BYTES:
+        raise ValidationFailed(f"A photo must be 1 byte to {PHOTO_MAX_BYTES // (1024 * 1024)} MB", extra={"size": size})
+    sha256 = sha256.lower()
+    details = {
+        "work_order_id": work_order_id,
+        "filename": filename,
+        "content_type": content_type,
+        "size": size,
+        "sha256": sha256,
+    }
+    technicians_lock([technician.pk])
+    existing = WorkOrderPhoto.objects.filter(client_photo_id=client_photo_id).first()
+    if existing is not None:
+        same = existing.technician_id == technician.pk and all(
+            getattr(existing, name) == value for name, value in details.items()
+        )
+        if not same:
+            raise PhotoConflict(
+                f"Photo id {client_photo_id} was already used for another photo",
+                extra={"client_photo_id": client_photo_id},
+            )
+        return existing
+    if not WorkOrder.objects.filter(pk=work_order_id, technician_id=technician.pk).exists():
+        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
+    return WorkOrderPhoto.objects.create(technician=technician, client_photo_id=client_photo_id, **details)
+
+
+class PhotoChecksumMismatch(ValidationFailed):
+    code = "photo_checksum"
+
+
+def work_order_photo_chunk(*, technician: Technician, client_photo_id: str, offset: int, data: bytes) -> WorkOrderPhoto:
+    """Add ``data`` at ``offset`` to the technician's upload; at its full size, check and store it.
+
+    ``offset`` must be what was received so far (409 with ``received`` otherwise: the phone
+    resends from there); a chunk past the announced size is refused (422). When the last byte
+    arrives the SHA-256 is checked: on a mismatch the bytes are discarded (the phone starts again
+    from 0) and 422 answered; on a match the photo is saved to the default storage and the order
+    gets a "photo added" note. A chunk for a finished photo at its size answers its state.
+    """
+    with transaction.atomic():
+        photo = _photo_chunk_add(technician=technician, client_photo_id=client_photo_id, offset=offset, data=data)
+        if photo.received < photo.size or photo.complete:
+            return photo
+        stored = _photo_store(photo)
+        if stored:
+            return photo
+    # Refused after the transaction: the discarded bytes stay discarded.
+    raise PhotoChecksumMismatch(
+        "The photo's checksum does not match its bytes; send it again from the start",
+        extra={"client_photo_id": client_photo_id, "received": 0},
+    )
+
+
+def _photo_chunk_add(*, technician: Technician, client_photo_id: str, offset: int, data: bytes) -> WorkOrderPhoto:
+    photo = (
+        WorkOrderPhoto.objects.select_for_update()
+        .filter(client_photo_id=client_photo_id, technician_id=technician.pk)
+        .first()
+    )
+    if photo is None:
+        raise NotFound(f"Photo {client_photo_id} does not exist", extra={"client_photo_id": client_photo_id})
+    if photo.complete and offset == photo.size and not data:
+        return photo
+    if offset != photo.received:
+        raise PhotoConflict(
+            f"Expected the bytes from {photo.received}, got them from {offset}",
+            extra={"client_photo_id": client_photo_id, "received": photo.received},
+        )
+    if photo.received + len(data) > photo.size:
+        raise ValidationFailed(
+            f"The chunk goes past the photo's size ({photo.size} bytes)",
+            extra={"client_photo_id": client_photo_id, "received": photo.received, "size": photo.size},
+        )
+    if data:
+        WorkOrderPhotoChunk.objects.create(photo=photo, offset=offset, data=data)
+        photo.received += len(data)
+        photo.save(update_fields=["received"])
+    return photo
+
+
+def _photo_store(photo: WorkOrderPhoto) -> bool:
+    """Check the finished photo's checksum; store it and log it (True), or discard its bytes
+    and start it over (False). Reads the chunks a few at a time through a temporary file."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as spool:
+        ids = list(photo.chunks.order_by("offset").values_list("id", flat=True))
+        for i in range(0, len(ids), _PHOTO_READ_CHUNKS):
+            batch = ids[i : i + _PHOTO_READ_CHUNKS]
+            for piece in (
+                WorkOrderPhotoChunk.objects.filter(id__in=batch).order_by("offset").values_list("data", flat=True)
+            ):
+                digest.update(piece)
+                spool.write(piece)
+        if digest.hexdigest() != photo.sha256:
+            photo.chunks.all().delete()
+            photo.received = 0
+            photo.save(update_fields=["received"])
+            return False
+        spool.seek(0)
+        extension = PHOTO_CONTENT_TYPES.get(photo.content_type, "")
+        photo.file.save(f"{photo.work_order_id}/{photo.client_photo_id}{extension}", File(spool), save=False)
+    photo.completed_at = timezone.now()
+    photo.save(update_fields=["file", "completed_at"])
+    photo.chunks.all().delete()
+    work_order = WorkOrder.objects.select_related("technician").get(pk=photo.work_order_id)
+    name = work_order.technician.name if work_order.technician else ""
+    _event(
+        work_order,
+        kind=EventKind.NOTE,
+        actor_label=name or "technician",
+        text=f"Photo added: {photo.filename}",
+        data={"photo": photo.client_photo_id, "filename": photo.filename, "technician": name},
+    )
+    return True

@@ -123,4 +123,5 @@ def test_the_technicians_day_costs_the_same_queries_for_three_times_the_jobs(cli
     assert (len(small["jobs"]), len(big["jobs"])) == (N, 3 * N)
     for job in big["jobs"]:
         assert job["equipment"]["model"] == "RO-500"
-        assert {"created", "note", "earlier_order"} <= {item["kind"] for item in job["history"]}
+        assert {"created", "note"} <= {item["kind"] for item in job["history"]}
+        assert job["site_visits"]  # the earlier orders at the site, each with its resolution
