@@ -35,7 +35,15 @@ from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallOutcome, CallRecord
 from server.technicians.models import Skill, Technician
 from server.workorders import event_text
-from server.workorders.models import OPEN_STATUSES, EventKind, Priority, Status, WorkOrder, WorkOrderEvent
+from server.workorders.models import (
+    OPEN_STATUSES,
+    EventKind,
+    Priority,
+    Status,
+    WorkOrder,
+    WorkOrderEvent,
+    WorkOrderPhoto,
+)
 
 # The models' choice labels are English and belong to apps below; the console shows these.
 STATUS_LABELS: dict[str, Any] = {
@@ -446,6 +454,47 @@ def work_order_detail(*, work_order_id: int) -> WorkOrder:
 
 def work_order_events(*, work_order: WorkOrder) -> list[WorkOrderEvent]:
     return list(work_order.events.select_related("actor").order_by("created_at", "id"))
+
+
+@dataclass
+class WorkOrderPhotos:
+    """An order's photos as the detail page shows them: the stored ones, and how far the
+    unfinished uploads from the phone have come (all of them together)."""
+
+    complete: list[WorkOrderPhoto]
+    uploading: int
+    uploading_percent: int
+
+
+def work_order_photos(*, work_order: WorkOrder) -> WorkOrderPhotos:
+    """The order's photos (two queries: the stored ones with their technicians, the unfinished)."""
+    complete = list(
+        WorkOrderPhoto.objects.filter(work_order=work_order, completed_at__isnull=False)
+        .exclude(file="")
+        .select_related("technician")
+        .order_by("completed_at", "id")
+    )
+    unfinished = list(
+        WorkOrderPhoto.objects.filter(work_order=work_order, completed_at__isnull=True).values_list("received", "size")
+    )
+    received = sum(row[0] for row in unfinished)
+    size = sum(row[1] for row in unfinished)
+    # Rounded down: "100%" only once the last upload is stored (then it is no longer unfinished).
+    percent = min(received * 100 // size, 99) if size else 0
+    return WorkOrderPhotos(complete=complete, uploading=len(unfinished), uploading_percent=percent)
+
+
+def work_order_photo_get(*, work_order_id: int, photo_id: int) -> WorkOrderPhoto:
+    """One stored photo of one order; an unknown photo, another order's or one still uploading
+    is not found. The file is the one the upload service stored (its name comes from the row)."""
+    photo = (
+        WorkOrderPhoto.objects.filter(pk=photo_id, work_order_id=work_order_id, completed_at__isnull=False)
+        .exclude(file="")
+        .first()
+    )
+    if photo is None:
+        raise NotFound(_("Photo %(id)s does not exist") % {"id": photo_id})
+    return photo
 
 
 def technicians_active() -> list[Technician]:

@@ -16,5 +16,10 @@ urlpatterns = [
     path("repair/customer/<int:customer_id>/", views.repair_customer, name="repair_customer"),
     path("work-orders/", views.work_order_list, name="work_orders"),
     path("work-orders/<int:work_order_id>/", views.work_order_detail, name="work_order"),
+    path(
+        "work-orders/<int:work_order_id>/photos/<int:photo_id>/",
+        views.work_order_photo,
+        name="work_order_photo",
+    ),
     path("work-orders/<int:work_order_id>/<slug:action>/", views.work_order_action, name="work_order_action"),
 ]

@@ -12,9 +12,11 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -36,7 +38,8 @@ from server.console.forms import (
 from server.crm.services.privacy import EXPORT_ROLES
 from server.scheduling import changes
 
-View = Callable[..., HttpResponse]
+# HttpResponseBase: a photo is a streamed FileResponse, the pages are HttpResponses.
+View = Callable[..., HttpResponseBase]
 
 # The screen-pop polls: every open console asks "any call after id X?" every POLL_MS. With
 # gunicorn's sync workers (our deployment) a server-sent-events stream would hold one worker per
@@ -50,7 +53,7 @@ def staff_required(view: View) -> View:
     """Log in first; technicians (and accounts without a staff role) get the 403 page."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             if getattr(request, "htmx", False):
                 # A poll after the session ended: send the whole page to the login, not a fragment.
@@ -240,11 +243,26 @@ def work_order_detail(request: HttpRequest, work_order_id: int) -> HttpResponse:
             (event, selectors.event_words(event)) for event in selectors.work_order_events(work_order=work_order)
         ],
         "why": selectors.explanation_sentences(work_order.assignment_explanation),
+        "photos": selectors.work_order_photos(work_order=work_order),
         "assign_form": AssignForm(),
         "reschedule_form": RescheduleForm(),
         "reason_form": ReasonForm(),
     }
     return render(request, "console/work_order.html", context)
+
+
+@staff_required
+def work_order_photo(request: HttpRequest, work_order_id: int, photo_id: int) -> FileResponse:
+    """One stored photo of an order, to whoever may open the order's page. Media are not served
+    by URL (customers' homes): the file is found from the photo's row, never from the request."""
+    photo = selectors.work_order_photo_get(work_order_id=work_order_id, photo_id=photo_id)
+    try:
+        handle = photo.file.open("rb")
+    except FileNotFoundError as exc:  # the row outlived its file (a restored database)
+        raise NotFound(_("Photo %(id)s does not exist") % {"id": photo_id}) from exc
+    response = FileResponse(handle, content_type=photo.content_type, filename=photo.filename)
+    patch_cache_control(response, private=True, max_age=3600)
+    return response
 
 
 @staff_required
