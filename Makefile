@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system-packages run lint test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api bench-load clean
+.PHONY: setup system-packages mobile-font run lint test test-fast test-integration bench-solomon bench-city bench-urgent bench-urgent-api bench-load clean
 
 # Debian packages: Kivy's offscreen window needs Mesa/EGL; PostgreSQL and Redis for the
 # integration tests (started by scripts/services.sh when they are not already running).
@@ -22,7 +22,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
-setup: system-packages $(VENV)/.installed
+# The technician app's font: subsets of Debian's Noto Sans CJK SC (fonts-noto-cjk), regular and
+# bold, made by scripts/build-mobile-font.py (about a minute). Built products, not committed;
+# rebuilt only when missing or when the script changes. The app refuses to start without them.
+MOBILE_FONTS := mobile/fonts/FixrouteSans-Regular.otf mobile/fonts/FixrouteSans-Bold.otf
+
+mobile/fonts/FixrouteSans-%.otf: scripts/build-mobile-font.py | $(VENV)/.installed
+	$(PY) scripts/build-mobile-font.py --face $*
+
+mobile-font: $(MOBILE_FONTS)
+
+setup: system-packages $(VENV)/.installed mobile-font
 
 # The embedded default asks for DEBUG (the settings keep it off unless asked): a per-process
 # secret, unsigned webhooks accepted, plain HTTP.
@@ -54,10 +64,10 @@ test: setup
 	bash scripts/test-unit.sh $(PYTEST_ARGS)
 	bash scripts/test-integration.sh $(PYTEST_ARGS)
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed mobile-font
 	bash scripts/test-unit.sh -m "not slow" $(PYTEST_ARGS)
 
-test-integration: $(VENV)/.installed
+test-integration: $(VENV)/.installed mobile-font
 	bash scripts/test-integration.sh $(PYTEST_ARGS)
 
 bench-solomon: $(VENV)/.installed
@@ -82,4 +92,4 @@ bench-load: $(VENV)/.installed
 	$(PY) bench/load.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var $(MOBILE_FONTS)

@@ -1,71 +1,58 @@
-"""Use a CJK-capable font when the system has one; otherwise stay on Kivy's Roboto.
+"""The app's one font: Fixroute Sans, a subset of Noto Sans CJK SC with Latin and Chinese glyphs.
 
-Roboto has no Chinese glyphs (they render as boxes), so the Chinese half of bilingual
-labels is only shown when a CJK font was found. Customer names and addresses from the
-server are shown as they are either way.
+It is bundled with the app (mobile/fonts/, SIL OFL 1.1) and always used, so what a phone
+or a desktop shows never depends on the fonts it happens to have: Kivy's Roboto has no
+Chinese, and some systems' CJK fonts have no Latin letters or digits. The files are build
+products of ``scripts/build-mobile-font.py`` (``make mobile-font``; ``make setup`` runs it):
+a regular and a bold face with the same characters (Kivy 2.3 has no synthetic bold, and
+customer names are bold on the job list).
 """
 
 from __future__ import annotations
 
-import glob
 import os
 
-from kivy.core.text import DEFAULT_FONT, LabelBase
-from kivy.logger import Logger
+FONT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fonts")
+FONT_PATH = os.path.join(FONT_DIR, "FixrouteSans-Regular.otf")
+BOLD_FONT_PATH = os.path.join(FONT_DIR, "FixrouteSans-Bold.otf")
+BUILD_COMMAND = "make mobile-font"
 
-CJK_FONT_CANDIDATES = (
-    "/system/fonts/NotoSansCJK-Regular.ttc",  # Android
-    "/system/fonts/NotoSansSC-Regular.otf",
-    "/system/fonts/DroidSansFallback.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",  # Debian fonts-noto-cjk
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # fonts-wqy-microhei
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-)
-CJK_FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK*-Regular.tt[cf]", "/usr/share/fonts/**/NotoSans*CJK*.otf")
-
-_state = {"cjk": False, "done": False}
+_state: dict[str, str] = {}
 
 
-def find_cjk_font(
-    candidates: tuple[str, ...] = CJK_FONT_CANDIDATES, patterns: tuple[str, ...] = CJK_FONT_GLOBS
-) -> str | None:
-    override = os.environ.get("FIXROUTE_CJK_FONT")
-    if override and os.path.isfile(override):
-        return override
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern, recursive=True))
-        if matches:
-            return matches[0]
-    return None
+class FontMissing(RuntimeError):
+    """The bundled font was not built; without it every Chinese character is a box."""
 
 
-def setup_fonts() -> bool:
-    """Once per process: make a CJK font the default if there is one. Never raises."""
-    if _state["done"]:
-        return _state["cjk"]
-    _state["done"] = True
-    path = find_cjk_font()
-    if path is None:
-        Logger.info("Fixroute: no CJK font found, showing English labels only")
-        return False
-    try:
-        bold = path.replace("-Regular", "-Bold")
-        LabelBase.register(DEFAULT_FONT, fn_regular=path, fn_bold=bold if os.path.isfile(bold) else path)
-    except Exception as exc:  # a broken font file must not stop the app
-        Logger.warning("Fixroute: could not use CJK font %s: %s", path, exc)
-        return False
-    _state["cjk"] = True
+def font_path(*, bold: bool = False) -> str:
+    """The bundled face's path; raises ``FontMissing`` (naming the build command) without it."""
+    path = BOLD_FONT_PATH if bold else FONT_PATH
+    if not os.path.isfile(path):
+        raise FontMissing(
+            f"The app's font {path} is missing. Build it with `{BUILD_COMMAND}` "
+            "(scripts/build-mobile-font.py, from Debian's fonts-noto-cjk) before running or packaging the app."
+        )
+    return path
+
+
+def setup_fonts() -> str:
+    """Make the bundled font Kivy's default (regular and bold), once per process; return its path."""
+    regular, bold = font_path(), font_path(bold=True)
+    if _state.get("registered") != regular:
+        from kivy.core.text import DEFAULT_FONT, LabelBase
+
+        # Every Label, Button and TextInput names DEFAULT_FONT ("Roboto") unless told otherwise.
+        # Italic falls back to the regular face (Kivy uses fn_regular for it).
+        LabelBase.register(DEFAULT_FONT, fn_regular=regular, fn_bold=bold, fn_bolditalic=bold)
+        _state["registered"] = regular
+    return regular
+
+
+# Kept until the screens use mobile.i18n: the font always has Chinese now.
+def has_cjk() -> bool:
     return True
 
 
-def has_cjk() -> bool:
-    return _state["cjk"]
-
-
+# Kept until the screens use mobile.i18n.
 def tr(english: str, chinese: str) -> str:
-    """``tr('Today', '今天')`` -> ``'Today 今天'`` with a CJK font, else ``'Today'``."""
-    return f"{english} {chinese}" if _state["cjk"] else english
+    return english
