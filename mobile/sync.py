@@ -1,4 +1,8 @@
-"""Sends the outbox to the server, oldest event first, one request at a time.
+"""Sends the outbox to the server, oldest event first, one request at a time; then the
+photos waiting to upload, a chunk at a time (``mobile.services.photos``).
+
+Taps go to ``/api/mobile/events``, location reports to ``/api/mobile/location``, in the
+one order they were queued.
 
 Per event, by the server's answer:
 
@@ -9,6 +13,10 @@ Per event, by the server's answer:
 - no network, timeout, lost response, 5xx, 429: the row stays pending and at the head of
   the queue; try again after a growing delay (``Clock.schedule_once``). The resend
   carries the same ``client_event_id``, so the server spots a duplicate.
+
+A photo goes once its job has no event left to send (the server then knows the job's
+final state). Its progress is saved after every chunk the server confirms, so an upload
+resumes where it stopped, after a restart too.
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ from kivy.logger import Logger
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from mobile.background import run_in_background
+from mobile.i18n import _
 from mobile.services.api_client import ApiClient, AuthError, RejectedError, TransientError
 from mobile.services.location import LocationProvider
-from mobile.services.outbox import Outbox, OutboxEvent
+from mobile.services.outbox import LOCATION, TAP, Outbox, OutboxEvent
+from mobile.services.photos import Photo, PhotoQueue, StepResult, upload_step
 
 
 class Backoff:
@@ -45,7 +55,9 @@ class Backoff:
 
 
 class SyncEngine(EventDispatcher):
-    pending_count = NumericProperty(0)
+    pending_count = NumericProperty(0)  # events (taps and location reports) not sent yet
+    photo_count = NumericProperty(0)  # photos not fully uploaded yet
+    rejected_count = NumericProperty(0)  # refused taps the technician hasn't acknowledged
     sending = BooleanProperty(False)
     last_error = StringProperty("")  # why the head event is still pending ('' if fine)
     retry_in = NumericProperty(0)  # seconds until the next automatic retry (0: none)
@@ -58,38 +70,64 @@ class SyncEngine(EventDispatcher):
         api: ApiClient,
         outbox: Outbox,
         location: LocationProvider,
+        photos: PhotoQueue | None = None,
         backoff: Backoff | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._api = api
         self._outbox = outbox
+        self._photos = photos
         self._location = location
         self._backoff = backoff or Backoff()
-        self._in_flight: OutboxEvent | None = None
+        self._in_flight: OutboxEvent | Photo | None = None
         self._retry_event: Any = None
         self._paused = False
         self._closed = False
-        self.pending_count = outbox.pending_count()
+        self._count()
 
     # -- what the screens call ---------------------------------------------------
 
-    def record(self, work_order_id: int, action: str) -> OutboxEvent:
-        """A tap: store it first (with time and place), then try to send."""
+    def record(self, work_order_id: int, action: str, details: dict[str, Any] | None = None) -> OutboxEvent:
+        """A tap: store it first (with time, place and the form's details), then try to send."""
         position = self._location.current()
         event = self._outbox.add(
             work_order_id=work_order_id,
             action=action,
             latitude=position[0] if position else None,
             longitude=position[1] if position else None,
+            details=details,
         )
         self._changed()
         self.sync_now()
         return event
 
+    def record_location(self, work_order_id: int = 0) -> OutboxEvent | None:
+        """A position report while driving; None when the position is unknown."""
+        position = self._location.current()
+        if position is None:
+            return None
+        event = self._outbox.add_location(latitude=position[0], longitude=position[1], work_order_id=work_order_id)
+        self._count()
+        self._pump()
+        return event
+
+    def add_photo(self, work_order_id: int, path: str) -> Photo | None:
+        """Queue a photo (copied into the app's folder); it uploads after the job's events."""
+        if self._photos is None:
+            return None
+        photo = self._photos.add(work_order_id=work_order_id, source_path=path)
+        self._count()
+        self._pump()
+        return photo
+
     def dismiss_rejections(self, work_order_id: int) -> None:
         for event in self._outbox.rejected(work_order_id=work_order_id):
             self._outbox.dismiss(event.id)
+        self._changed()
+
+    def recount(self) -> None:
+        """Read the counts again (after the outbox or photos were cleared at log out)."""
         self._changed()
 
     def sync_now(self) -> None:
@@ -113,7 +151,7 @@ class SyncEngine(EventDispatcher):
     @property
     def idle(self) -> bool:
         """Nothing in flight and nothing left to send (what tests wait for)."""
-        return self._in_flight is None and self.pending_count == 0
+        return self._in_flight is None and self.pending_count == 0 and self.photo_count == 0
 
     # -- events -------------------------------------------------------------------
 
@@ -138,13 +176,14 @@ class SyncEngine(EventDispatcher):
             return
         event = self._outbox.next_pending()
         if event is None:
-            self.last_error = ""
+            self._pump_photo()
             return
         self._in_flight = event
         self.sending = True
         payload = event.payload()
+        send = self._api.send_location if event.kind == LOCATION else self._api.send_event
         run_in_background(
-            lambda: self._api.send_event(payload),
+            lambda: send(payload),
             on_done=lambda body: self._on_sent(event, body),
             on_error=lambda exc: self._on_failed(event, exc),
         )
@@ -157,9 +196,64 @@ class SyncEngine(EventDispatcher):
         self._outbox.mark_sent(event.id)
         self._backoff.reset()
         self.last_error = ""
-        self.pending_count = self._outbox.pending_count()
-        self.dispatch("on_job", body["job"])
+        self._count()
+        if event.kind == TAP:
+            self.dispatch("on_job", body["job"])
         self._pump()
+
+    def _pump_photo(self) -> None:
+        photo = self._photos.next_ready(set()) if self._photos is not None else None
+        if photo is None:
+            self.last_error = ""
+            return
+        photos = self._photos
+        assert photos is not None
+        chunk = photos.read_chunk(photo, photo.received) if photo.announced else None
+        self._in_flight = photo
+        self.sending = True
+        run_in_background(
+            lambda: upload_step(self._api, photo, chunk),
+            on_done=lambda result: self._on_photo_step(photo, result),
+            on_error=lambda exc: self._on_photo_failed(photo, exc),
+        )
+
+    def _on_photo_step(self, photo: Photo, result: StepResult) -> None:
+        self._in_flight = None
+        self.sending = False
+        if self._closed or self._photos is None:
+            return
+        if result.complete:
+            self._photos.mark_done(photo.id)
+        else:
+            self._photos.save_progress(photo.id, received=min(result.received, photo.size))
+        self._backoff.reset()
+        self.last_error = ""
+        self._count()
+        self._pump()
+
+    def _on_photo_failed(self, photo: Photo, exc: BaseException) -> None:
+        self._in_flight = None
+        self.sending = False
+        if self._closed or self._photos is None:
+            return
+        if isinstance(exc, RejectedError):
+            if exc.status == 422 and photo.restarts == 0:
+                self._photos.restart(photo.id, exc.message)  # the bytes got mixed up: once more from 0
+            else:
+                self._photos.mark_failed(photo.id, exc.message or _("Photo upload failed."))
+            self._count()
+            self._pump()
+        elif isinstance(exc, AuthError):
+            self.last_error = exc.message
+            self.pause()
+            self.dispatch("on_auth_required", exc.message)
+        else:
+            if not isinstance(exc, TransientError | OSError):
+                Logger.exception("Fixroute: unexpected error uploading %s", photo.client_photo_id, exc_info=exc)
+            message = getattr(exc, "message", None) or repr(exc)
+            self._photos.record_error(photo.id, message)
+            self.last_error = message
+            self._schedule_retry()
 
     def _on_failed(self, event: OutboxEvent, exc: BaseException) -> None:
         self._in_flight = None
@@ -167,9 +261,17 @@ class SyncEngine(EventDispatcher):
         if self._closed:
             return
         if isinstance(exc, RejectedError):
-            self._outbox.mark_rejected(event.id, exc.message)
-            self._changed()
-            self.dispatch("on_rejected", event, exc.message)
+            message = exc.message
+            if exc.status == 404 and event.kind == TAP:
+                # The server answers a job that is no longer this technician's like a missing one.
+                message = _("This job is no longer assigned to you (reassigned or withdrawn by the office).")
+            self._outbox.mark_rejected(event.id, message)
+            if event.kind == LOCATION:  # a refused position is not the technician's problem
+                self._outbox.dismiss(event.id)
+                self._count()
+            else:
+                self._changed()
+                self.dispatch("on_rejected", event, message)
             self._pump()
         elif isinstance(exc, AuthError):
             self.last_error = exc.message
@@ -195,6 +297,11 @@ class SyncEngine(EventDispatcher):
             self._retry_event = None
         self.retry_in = 0
 
-    def _changed(self) -> None:
+    def _count(self) -> None:
         self.pending_count = self._outbox.pending_count()
+        self.photo_count = self._photos.uploading_count() if self._photos is not None else 0
+        self.rejected_count = len([e for e in self._outbox.rejected() if e.kind == TAP])
+
+    def _changed(self) -> None:
+        self._count()
         self.dispatch("on_changed")

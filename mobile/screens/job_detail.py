@@ -1,7 +1,10 @@
-"""One job: customer, problem, equipment, history, and the three action buttons.
+"""One job: customer (tap to call), address (navigate), access notes, equipment, the
+problem, earlier visits, history, and the actions the server allows now.
 
 Which buttons are enabled comes from the job's ``allowed_actions`` (server's answer, or
 the optimistic overlay until it answers); this screen never decides that itself.
+"Done" and "Could not complete" open the finish form; the others are queued at once.
+Long texts go through ``ClippedText`` (cut, with "More").
 """
 
 from __future__ import annotations
@@ -11,51 +14,86 @@ from typing import Any
 from kivy.properties import ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from mobile.i18n import _
 from mobile.screens import load_kv
+from mobile.services.alerts import banner_text
 from mobile.services.jobview import (
+    arrival_text,
     equipment_text,
     history_text,
-    local_time,
-    sync_status_text,
+    priority_badge,
+    site_visits_text,
+    sync_line,
+    window_text,
 )
 
 load_kv(__file__)
+
+FORM_ACTIONS = ("done", "could_not_complete")  # these open the finish form first
 
 
 class JobDetailScreen(Screen):
     board = ObjectProperty(None)  # mobile.job_board.JobBoard
     sync = ObjectProperty(None)  # mobile.sync.SyncEngine
+    actions = ObjectProperty(None)  # mobile.platform_actions.PlatformActions
     job_id = NumericProperty(0)
     reference = StringProperty("")
     status = StringProperty("")
     status_label = StringProperty("")
     summary = StringProperty("")
+    window = StringProperty("")
     customer = StringProperty("")
     phone = StringProperty("")
     address = StringProperty("")
+    access_notes = StringProperty("")
     problem = StringProperty("")
     equipment = StringProperty("")
+    site_visits = StringProperty("")
     history = StringProperty("")
     allowed = ListProperty([])
     rejection = StringProperty("")
     pending_text = StringProperty("")
+    alert = StringProperty("")
+    message = StringProperty("")  # e.g. "Calling is not possible on this device: ..."
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.board.bind(jobs=self._fill)
-        self.sync.bind(pending_count=self._show_pending, last_error=self._show_pending)
+        self.board.bind(jobs=self._fill, alerts=self._show_alert, offline=self._show_pending)
+        for name in ("pending_count", "last_error", "photo_count", "rejected_count"):
+            self.sync.bind(**{name: self._show_pending})
         self._show_pending()
+        self._show_alert()
 
     def show_job(self, job_id: int) -> None:
         self.job_id = job_id
+        self.message = ""
         self._fill()
         self.ids.scroll.scroll_y = 1
 
     # -- handlers called from kv ----------------------------------------------------
 
     def act(self, action: str) -> None:
-        if action in self.allowed:  # a disabled button can still be dispatched
-            self.sync.record(self.job_id, action)
+        if action not in self.allowed:  # a disabled button can still be dispatched
+            return
+        if action in FORM_ACTIONS:
+            finish = self.manager.get_screen("finish")
+            finish.open_form(self.job_id, action)
+            self.manager.current = "finish"
+            return
+        self.sync.record(self.job_id, action)
+
+    def call(self) -> None:
+        if self.phone and not self.actions.dial(self.phone):
+            self.message = _("Call {number} from your phone.").format(number=self.phone)
+
+    def navigate(self) -> None:
+        job = self.board.job(self.job_id) or {}
+        lat, lon = job.get("latitude"), job.get("longitude")
+        if lat is None or lon is None:
+            self.message = _("No map position for this address.")
+            return
+        if not self.actions.navigate(float(lat), float(lon), self.address or self.customer):
+            self.message = _("No map app found. Position: {lat}, {lon}").format(lat=lat, lon=lon)
 
     def dismiss_rejection(self) -> None:
         self.sync.dismiss_rejections(self.job_id)
@@ -73,21 +111,28 @@ class JobDetailScreen(Screen):
         self.reference = job.get("reference") or ""
         self.status = job.get("status") or ""
         self.status_label = job.get("status_label") or self.status
-        arrival = local_time(job.get("planned_arrival"))
         parts = [
-            f"ETA {arrival}" if arrival else "",
-            job.get("priority") or "",
-            "waiting to sync" if job.get("_unsynced") else "",
+            arrival_text(job),
+            priority_badge(job.get("priority")),
+            _("Complaint") if job.get("complaint") else "",
+            _("waiting to sync") if job.get("_unsynced") else "",
         ]
         self.summary = " · ".join(p for p in parts if p)
+        window = window_text(job.get("promised_start"), job.get("promised_end"))
+        self.window = _("Promised {window}").format(window=window) if window else ""
         self.customer = job.get("customer_name") or ""
         self.phone = job.get("customer_phone") or ""
         self.address = job.get("address") or ""
+        self.access_notes = job.get("access_notes") or ""
         self.problem = job.get("problem") or ""
         self.equipment = equipment_text(job.get("equipment"))
+        self.site_visits = site_visits_text(job.get("site_visits") or [])
         self.history = history_text(job.get("history") or [])
         self.allowed = list(job.get("allowed_actions") or [])
-        self.rejection = f"Not accepted: {job['_rejected']}" if job.get("_rejected") else ""
+        self.rejection = _("Not accepted: {reason}").format(reason=job["_rejected"]) if job.get("_rejected") else ""
 
     def _show_pending(self, *_args: Any) -> None:
-        self.pending_text = sync_status_text(self.sync.pending_count, self.sync.last_error)
+        self.pending_text = sync_line(self.board, self.sync)
+
+    def _show_alert(self, *_args: Any) -> None:
+        self.alert = banner_text(self.board.alerts)

@@ -1,4 +1,5 @@
-"""Today's jobs in route order, with an offline notice and the pending-sync count."""
+"""Today: the jobs in route order (window, arrival or live ETA, address, badges, status),
+alerts for what the office changed, and the sync state line."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import Any
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.popup import Popup
 from kivy.uix.screenmanager import Screen
 
+from mobile.i18n import _, format_day
 from mobile.screens import load_kv
-from mobile.services.jobview import local_time, sync_status_text
+from mobile.services.alerts import banner_text
+from mobile.services.jobview import arrival_text, local_time, priority_badge, sync_line, window_text
 
 load_kv(__file__)
 
@@ -21,12 +25,17 @@ class JobRow(ButtonBehavior, BoxLayout):
 
     job_id = NumericProperty(0)
     route_no = StringProperty("")
-    arrival = StringProperty("")
+    arrival = StringProperty("")  # HH:MM: live ETA start while en route, else planned
+    arrival_caption = StringProperty("")  # "ETA" / "Planned"
+    window = StringProperty("")  # "Promised 08:00–10:00"
     customer = StringProperty("")
     address = StringProperty("")
     reference = StringProperty("")
     status = StringProperty("")
     status_label = StringProperty("")
+    priority = StringProperty("")  # badge text ('' for low/normal)
+    priority_level = StringProperty("")
+    complaint = StringProperty("")  # badge text ('' if not a complaint)
     note = StringProperty("")
     note_is_error = BooleanProperty(False)
     opener = ObjectProperty(None, allownone=True)
@@ -36,15 +45,24 @@ class JobRow(ButtonBehavior, BoxLayout):
             self.opener(self.job_id)
 
 
+class LogoutPopup(Popup):
+    """Unsent changes on log out: keep them for the next login, discard them, or stay."""
+
+    message = StringProperty("")
+    screen = ObjectProperty(None)
+
+
 class JobListScreen(Screen):
     board = ObjectProperty(None)  # mobile.job_board.JobBoard
     sync = ObjectProperty(None)  # mobile.sync.SyncEngine
     session = ObjectProperty(None)  # mobile.session.Session
-    title = StringProperty("Today")
+    title = StringProperty("")
     subtitle = StringProperty("")
     notice = StringProperty("")
     empty_text = StringProperty("")
     pending_text = StringProperty("")
+    alert = StringProperty("")
+    logout_popup = ObjectProperty(None, allownone=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -56,13 +74,17 @@ class JobListScreen(Screen):
             loading=self._show_notice,
             loaded=self._show_notice,
             error=self._show_notice,
+            alerts=self._show_alert,
         )
         self.session.bind(technician_name=self._show_title)
-        self.sync.bind(pending_count=self._show_pending, last_error=self._show_pending)
+        for name in ("pending_count", "last_error", "photo_count", "rejected_count"):
+            self.sync.bind(**{name: self._show_pending})
+        self.board.bind(offline=self._show_pending)
         self._show_jobs()
         self._show_title()
         self._show_notice()
         self._show_pending()
+        self._show_alert()
 
     # -- handlers called from kv ----------------------------------------------------
 
@@ -76,7 +98,33 @@ class JobListScreen(Screen):
         self.sync.sync_now()
 
     def logout(self) -> None:
-        self.session.logout()
+        """Log out at once when everything is sent; otherwise ask what to do with the rest."""
+        waiting = self.sync.pending_count + self.sync.photo_count
+        if not waiting:
+            self._app().log_out(discard=False)
+            return
+        self.logout_popup = LogoutPopup(
+            title=_("Log out"),
+            message=_(
+                "{n} change(s) on this phone are not sent yet. Keep them to send after the next login, or discard them?"
+            ).format(n=waiting),
+            screen=self,
+        )
+        self.logout_popup.open()
+
+    def confirm_logout(self, *, discard: bool) -> None:
+        self.close_logout_popup()
+        self._app().log_out(discard=discard)
+
+    def close_logout_popup(self) -> None:
+        if self.logout_popup is not None:
+            self.logout_popup.dismiss(animation=False)
+            self.logout_popup = None
+
+    def _app(self) -> Any:
+        from kivy.app import App
+
+        return App.get_running_app()
 
     # -- for tests and drivers ------------------------------------------------------
 
@@ -94,40 +142,47 @@ class JobListScreen(Screen):
     def _row(self, job: dict[str, Any]) -> dict[str, Any]:
         note, is_error = "", False
         if job.get("_rejected"):
-            note, is_error = f"Refused: {job['_rejected']}", True
+            note, is_error = _("Refused: {reason}").format(reason=job["_rejected"]), True
         elif job.get("_unsynced"):
-            note = "Waiting to sync"
+            note = _("Waiting to sync")
+        eta = local_time(job.get("eta_start"))
+        window = window_text(job.get("promised_start"), job.get("promised_end"))
         return {
             "job_id": job.get("id", 0),
             "route_no": str(job.get("route_position", "")),
-            "arrival": local_time(job.get("planned_arrival")),
+            "arrival": eta or local_time(job.get("planned_arrival")),
+            "arrival_caption": _("ETA") if eta else _("Planned"),
+            "window": _("Promised {window}").format(window=window) if window else arrival_text(job),
             "customer": job.get("customer_name") or "",
             "address": job.get("address") or "",
-            "reference": " · ".join(p for p in (job.get("reference"), job.get("priority")) if p),
+            "reference": job.get("reference") or "",
             "status": job.get("status") or "",
             "status_label": job.get("status_label") or job.get("status") or "",
+            "priority": priority_badge(job.get("priority")),
+            "priority_level": job.get("priority") or "",
+            "complaint": _("Complaint") if job.get("complaint") else "",
             "note": note,
             "note_is_error": is_error,
             "opener": self.open_job,
         }
 
     def _show_title(self, *_args: Any) -> None:
-        self.title = "Today"
+        self.title = _("Today")
         if self.board.day:
             try:
-                self.title = "Today · " + date.fromisoformat(self.board.day).strftime("%a %d %b")
+                self.title = _("Today") + " · " + format_day(date.fromisoformat(self.board.day))
             except ValueError:
-                self.title = f"Today · {self.board.day}"
+                self.title = _("Today") + f" · {self.board.day}"
         name = self.session.technician_name
-        self.subtitle = f"{name} · {len(self.board.jobs)} job(s)" if name else ""
+        self.subtitle = _("{name} · {n} job(s)").format(name=name, n=len(self.board.jobs)) if name else ""
 
     def _show_notice(self, *_args: Any) -> None:
         board = self.board
         if board.offline:
             self.notice = (
-                f"Offline — last updated {board.updated_at}"
+                _("Offline — last updated {time}").format(time=board.updated_at)
                 if board.loaded
-                else "Offline — no job list on this phone yet."
+                else _("Offline — no job list on this phone yet.")
             )
         elif board.error:
             self.notice = board.error
@@ -136,10 +191,13 @@ class JobListScreen(Screen):
         if board.jobs:
             self.empty_text = ""
         elif board.loading or not board.loaded:
-            self.empty_text = "" if board.offline else "Loading today's jobs..."
+            self.empty_text = "" if board.offline else _("Loading today's jobs...")
         else:
-            self.empty_text = "No jobs for today."
+            self.empty_text = _("No jobs for today.")
         self._show_title()
 
     def _show_pending(self, *_args: Any) -> None:
-        self.pending_text = sync_status_text(self.sync.pending_count, self.sync.last_error)
+        self.pending_text = sync_line(self.board, self.sync)
+
+    def _show_alert(self, *_args: Any) -> None:
+        self.alert = banner_text(self.board.alerts)

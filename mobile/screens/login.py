@@ -1,4 +1,4 @@
-"""Login: username + password -> token; shows the server's refusal message."""
+"""Login: server address, username, password -> token; shows why a login failed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from mobile.i18n import _
 from mobile.screens import load_kv
 
 load_kv(__file__)
@@ -24,18 +25,22 @@ class LoginScreen(Screen):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.initial_username = self.session.username
-        self.session.bind(busy=self.setter("busy"), error=self.setter("error"))
+        self.server_url = self.session.server_url
+        self.session.bind(busy=self.setter("busy"), error=self.setter("error"), server_url=self.setter("server_url"))
         self.error = self.session.error
         self.sync.bind(pending_count=self._show_pending)
         self._show_pending(self.sync, self.sync.pending_count)
 
     def submit(self) -> None:
-        self.session.login(self.ids.username.text, self.ids.password.text)
+        self.session.login(self.ids.username.text, self.ids.password.text, self.ids.server.text)
 
     def on_pre_enter(self, *_args: Any) -> None:
         self.ids.password.text = ""
+        self.ids.server.text = self.session.server_url
         if self.session.username:
             self.ids.username.text = self.session.username
 
     def _show_pending(self, _sync: Any, count: int) -> None:
-        self.pending_text = f"{count} change(s) not synced yet; they are sent after you log in." if count else ""
+        self.pending_text = (
+            _("{n} change(s) not synced yet; they are sent after you log in.").format(n=count) if count else ""
+        )

@@ -18,7 +18,10 @@ import json
 import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
+
+from mobile.i18n import _, accept_language
 
 DEFAULT_TIMEOUT_S = 10.0
 RETRYABLE_STATUSES = frozenset({408, 429})
@@ -46,6 +49,18 @@ class RejectedError(ApiError):
     """The server refused this request permanently."""
 
 
+@dataclass(frozen=True, slots=True)
+class JobList:
+    """``GET /api/mobile/jobs``: ``body`` is None when the server said 304 Not Modified."""
+
+    body: dict[str, Any] | None
+    etag: str
+
+    @property
+    def changed(self) -> bool:
+        return self.body is not None
+
+
 def _ssl_context() -> ssl.SSLContext | None:
     # Android has no system CA bundle Python can read; certifi ships one.
     try:
@@ -62,7 +77,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._ssl = _ssl_context() if self.base_url.startswith("https:") else None
+        self._ssl: ssl.SSLContext | None = None
 
     # -- endpoints ---------------------------------------------------------------
 
@@ -72,52 +87,117 @@ class ApiClient:
         token = body.get("token")
         technician = body.get("technician")
         if not isinstance(token, str) or not token or not isinstance(technician, dict):
-            raise TransientError("Unexpected login response from the server.")
+            raise TransientError(_("Unexpected login response from the server."))
         return body
+
+    def logout(self) -> None:
+        """``POST /api/auth/logout``: the server revokes the token (204)."""
+        self._request("POST", "/api/auth/logout", allow_empty=True)
 
     def jobs(self) -> dict[str, Any]:
         """``GET /api/mobile/jobs`` -> ``{"technician", "day", "jobs": [...]}``."""
-        body = self._request("GET", "/api/mobile/jobs")
+        result = self.jobs_if_changed(None)
+        assert result.body is not None
+        return result.body
+
+    def jobs_if_changed(self, etag: str | None) -> JobList:
+        """The job list, or ``JobList(None, etag)`` when it is unchanged since ``etag``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        status, response_headers, body = self._exchange("GET", "/api/mobile/jobs", headers=headers)
+        if status == 304:
+            return JobList(None, response_headers.get("etag") or etag or "")
+        if body is None:
+            raise TransientError(_("Unreadable response from the server (HTTP {status}).").format(status=status))
         if not isinstance(body.get("jobs"), list):
-            raise TransientError("Unexpected job list from the server.")
-        return body
+            raise TransientError(_("Unexpected job list from the server."))
+        return JobList(body, response_headers.get("etag") or "")
 
     def send_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """``POST /api/mobile/events`` -> ``{"duplicate": bool, "job": Job}``."""
         body = self._request("POST", "/api/mobile/events", event)
         if not isinstance(body.get("job"), dict):
-            raise TransientError("Unexpected event response from the server.")
+            raise TransientError(_("Unexpected event response from the server."))
         return body
+
+    def send_location(self, report: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/mobile/location`` -> ``{"duplicate": bool, "accepted": bool}``."""
+        return self._request("POST", "/api/mobile/location", report)
+
+    def photo_start(self, announcement: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/mobile/photos`` -> ``{"client_photo_id", "received", "complete"}``."""
+        return self._request("POST", "/api/mobile/photos", announcement)
+
+    def photo_put(self, client_photo_id: str, offset: int, data: bytes) -> dict[str, Any]:
+        """``PUT /api/mobile/photos/{id}/content?offset=N`` -> ``{"received", "complete"}``."""
+        path = f"/api/mobile/photos/{client_photo_id}/content?offset={int(offset)}"
+        return self._request("PUT", path, raw=data)
 
     # -- plumbing ----------------------------------------------------------------
 
+    def _context(self) -> ssl.SSLContext | None:
+        # base_url changes when the technician types another server address.
+        if not self.base_url.startswith("https:"):
+            return None
+        if self._ssl is None:
+            self._ssl = _ssl_context()
+        return self._ssl
+
     def _request(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, *, auth: bool = True
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        raw: bytes | None = None,
+        allow_empty: bool = False,
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+        status, _headers, body = self._exchange(method, path, payload, auth=auth, raw=raw)
+        if body is None:
+            if allow_empty:
+                return {}
+            raise TransientError(_("Unreadable response from the server (HTTP {status}).").format(status=status))
+        return body
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        """One request: (status, lower-case headers, JSON body or None) for 2xx and 304;
+        an ApiError for anything else."""
+        sent = {"Accept": "application/json", "Accept-Language": accept_language(), **(headers or {})}
         data = None
         if payload is not None:
             data = json.dumps(payload).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
+        elif raw is not None:
+            data = raw
+            sent["Content-Type"] = "application/octet-stream"
         if auth:
             if not self.token:
-                raise AuthError("Please log in.", status=401)
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+                raise AuthError(_("Please log in."), status=401)
+            sent["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=sent, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
-                status, raw = response.status, response.read()
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._context()) as response:
+                status, content, received = response.status, response.read(), response.headers
         except urllib.error.HTTPError as err:
-            status, raw = err.code, _read_quietly(err)
+            status, content, received = err.code, _read_quietly(err), err.headers
+        except ValueError as err:  # "unknown url type": not an http(s) address
+            raise TransientError(_("Not a server address: {url}").format(url=self.base_url)) from err
         except (OSError, http.client.HTTPException) as err:
             # URLError, refused, reset, timeout, RemoteDisconnected (lost response).
-            raise TransientError(f"Server unreachable ({_reason(err)}).") from err
-        if 200 <= status < 300:
-            body = _decode(raw)
-            if body is None:
-                raise TransientError(f"Unreadable response from the server (HTTP {status}).", status=status)
-            return body
-        raise _error_for(status, _decode(raw))
+            raise TransientError(_("Server unreachable ({reason}).").format(reason=_reason(err))) from err
+        lower = {k.lower(): v for k, v in (received.items() if received is not None else [])}
+        if 200 <= status < 300 or status == 304:
+            return status, lower, _decode(content) if content else None
+        raise _error_for(status, _decode(content))
 
 
 def _error_for(status: int, body: dict[str, Any] | None) -> ApiError:
@@ -126,15 +206,21 @@ def _error_for(status: int, body: dict[str, Any] | None) -> ApiError:
     if body is not None:
         message = str(body.get("message") or body.get("detail") or "")
         if isinstance(body.get("extra"), dict):
-            extra = body["extra"]
+            extra = dict(body["extra"])
+        if "received" in body and "received" not in extra:  # a photo offset mismatch
+            extra["received"] = body["received"]
     if status == 401:
-        return AuthError(message or "Session expired, please log in again.", status=status, extra=extra)
+        return AuthError(message or _("Session expired, please log in again."), status=status, extra=extra)
     if status >= 500 or status in RETRYABLE_STATUSES:
-        return TransientError(message or f"Server busy (HTTP {status}).", status=status, extra=extra)
+        return TransientError(
+            message or _("Server busy (HTTP {status}).").format(status=status), status=status, extra=extra
+        )
     if 400 <= status < 500:
-        return RejectedError(message or f"Refused by the server (HTTP {status}).", status=status, extra=extra)
+        return RejectedError(
+            message or _("Refused by the server (HTTP {status}).").format(status=status), status=status, extra=extra
+        )
     # 1xx/3xx that urllib did not follow: treat as a temporary oddity.
-    return TransientError(f"Unexpected HTTP {status}.", status=status)
+    return TransientError(_("Unexpected HTTP {status}.").format(status=status), status=status)
 
 
 def _decode(raw: bytes) -> dict[str, Any] | None:

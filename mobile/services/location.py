@@ -1,7 +1,7 @@
-"""Where the device is, when the technician taps an action.
+"""Where the device is: at each tap, and every minute while driving to a job.
 
 ``LocationProvider`` is the interface the app uses. Desktop runs and tests use
-``FixedLocation`` or ``NoLocation``; on Android ``AndroidGpsLocation`` wraps plyer's GPS.
+``FixedLocation``, ``SimulatedLocation`` or ``NoLocation``; on Android ``AndroidGpsLocation`` wraps plyer's GPS.
 plyer (and p4a's ``android`` module) are imported inside its methods only, so this
 module imports cleanly anywhere; plyer has no Linux GPS backend and raises there.
 """
@@ -103,3 +103,32 @@ class AndroidGpsLocation:
             return
         with self._lock:
             self._fix = fix
+
+
+class SimulatedLocation:
+    """A phone driving in a straight line from ``start`` to ``target`` (desktop, tests).
+
+    Each ``current()`` call moves one step of ``1/steps`` of the way; it stays at the
+    target once there. ``--location LAT,LON`` and tests use it to produce the reports a
+    real drive would.
+    """
+
+    def __init__(self, start: tuple[float, float], target: tuple[float, float], *, steps: int = 20) -> None:
+        self.start_at = (float(start[0]), float(start[1]))
+        self.target = (float(target[0]), float(target[1]))
+        self.steps = max(1, int(steps))
+        self._step = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def current(self) -> tuple[float, float] | None:
+        share = min(self._step, self.steps) / self.steps
+        self._step += 1
+        return (
+            self.start_at[0] + (self.target[0] - self.start_at[0]) * share,
+            self.start_at[1] + (self.target[1] - self.start_at[1]) * share,
+        )

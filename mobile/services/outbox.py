@@ -1,4 +1,6 @@
-"""Durable FIFO of the technician's taps ("On my way", "Arrived", "Done"), in sqlite.
+"""Durable FIFO of the technician's actions, in sqlite: taps ("On my way", "Arrived",
+"Done" with its resolution and parts, "Could not complete" with its reason) and location
+reports while driving (``kind`` tells them apart; both go out in one order).
 
 A tap is written here *before* any network call, so it survives a crash, a dead battery
 or a day without signal. Rows leave the table only when the server has accepted them.
@@ -8,11 +10,15 @@ it is shown to the technician and never silently deleted.
 Each row carries a ``client_event_id`` (uuid4 hex) made on the device. A resend after a
 lost response reuses it, so the server can recognise the duplicate.
 
+Older installs have the first version of the table (no ``kind``/``extra`` columns);
+``_migrate`` adds them in place, so taps queued before an upgrade are still sent.
+
 Not thread-safe: the app touches the outbox from the Kivy main thread only.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -21,6 +27,9 @@ from typing import Any
 
 PENDING = "pending"
 REJECTED = "rejected"
+TAP = "tap"
+LOCATION = "location"
+LOCATION_ACTION = "location"  # the ``action`` of a location report (not a transition)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -35,20 +44,29 @@ CREATE TABLE IF NOT EXISTS outbox (
                             CHECK (state IN ('pending', 'rejected')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT    NOT NULL DEFAULT '',
-    dismissed       INTEGER NOT NULL DEFAULT 0
+    dismissed       INTEGER NOT NULL DEFAULT 0,
+    kind            TEXT    NOT NULL DEFAULT 'tap',
+    extra           TEXT    NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 """
 
+# Columns added after the first release, with what an old row gets.
+_ADDED_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'tap'",
+    "extra": "TEXT NOT NULL DEFAULT '{}'",
+}
+
 _COLUMNS = (
     "id, client_event_id, work_order_id, action, device_time, latitude, longitude, "
-    "state, attempts, last_error, dismissed"
+    "state, attempts, last_error, dismissed, kind, extra"
 )
 
 
 def device_now() -> str:
-    """The device's local time, ISO 8601 with its UTC offset (``2026-11-22T09:15:02+01:00``)."""
-    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+    """The device's local time to the millisecond, ISO 8601 with its UTC offset
+    (``2026-11-22T09:15:02.125+01:00``): two taps in one second keep their order."""
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +82,29 @@ class OutboxEvent:
     attempts: int
     last_error: str
     dismissed: bool
+    kind: str = TAP
+    extra: str = "{}"  # JSON: reason/note/resolution/parts of a tap, accuracy_m of a location
+
+    def details(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.extra or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def payload(self) -> dict[str, Any]:
-        """The JSON body for ``POST /api/mobile/events``."""
+        """The JSON body: ``POST /api/mobile/events`` (a tap) or ``/api/mobile/location``."""
+        if self.kind == LOCATION:
+            body: dict[str, Any] = {
+                "client_event_id": self.client_event_id,
+                "device_time": self.device_time,
+                "latitude": self.latitude,
+                "longitude": self.longitude,
+            }
+            accuracy = self.details().get("accuracy_m")
+            if accuracy is not None:
+                body["accuracy_m"] = accuracy
+            return body
         return {
             "client_event_id": self.client_event_id,
             "work_order_id": self.work_order_id,
@@ -74,6 +112,7 @@ class OutboxEvent:
             "device_time": self.device_time,
             "latitude": self.latitude,
             "longitude": self.longitude,
+            **self.details(),
         }
 
 
@@ -81,8 +120,19 @@ class Outbox:
     def __init__(self, path: str) -> None:
         self.path = path
         self._db = sqlite3.connect(path)
+        self._migrate()
         self._db.executescript(_SCHEMA)
         self._db.commit()
+
+    def _migrate(self) -> None:
+        """Bring a table made by an older app version up to date (keeps its rows)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if not columns:
+            return  # a new database: _SCHEMA creates the whole table
+        with self._db:
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self._db.close()
@@ -96,12 +146,15 @@ class Outbox:
         longitude: float | None = None,
         device_time: str | None = None,
         client_event_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        kind: str = TAP,
     ) -> OutboxEvent:
-        """Queue one tap; it becomes the newest pending event."""
+        """Queue one tap (or, with ``kind=LOCATION``, a position); it becomes the newest
+        pending event. ``details`` go into the request body as they are."""
         with self._db:
             cursor = self._db.execute(
                 "INSERT INTO outbox (client_event_id, work_order_id, action, device_time,"
-                " latitude, longitude) VALUES (?, ?, ?, ?, ?, ?)",
+                " latitude, longitude, kind, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_event_id or uuid.uuid4().hex,
                     int(work_order_id),
@@ -109,11 +162,33 @@ class Outbox:
                     device_time or device_now(),
                     latitude,
                     longitude,
+                    kind,
+                    json.dumps(details or {}, ensure_ascii=False),
                 ),
             )
         event = self.get(cursor.lastrowid or 0)
         assert event is not None
         return event
+
+    def add_location(
+        self,
+        *,
+        latitude: float,
+        longitude: float,
+        work_order_id: int = 0,
+        accuracy_m: float | None = None,
+        device_time: str | None = None,
+    ) -> OutboxEvent:
+        """Queue a position report (``work_order_id``: the job driven to, for the record)."""
+        return self.add(
+            work_order_id=work_order_id,
+            action=LOCATION_ACTION,
+            latitude=latitude,
+            longitude=longitude,
+            device_time=device_time,
+            details={"accuracy_m": accuracy_m} if accuracy_m is not None else None,
+            kind=LOCATION,
+        )
 
     def get(self, event_id: int) -> OutboxEvent | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (event_id,)).fetchone()
@@ -129,9 +204,28 @@ class Outbox:
     def pending(self) -> list[OutboxEvent]:
         return self._select("WHERE state = ? ORDER BY id", (PENDING,))
 
-    def pending_count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = ?", (PENDING,)).fetchone()
+    def pending_count(self, *, work_order_id: int | None = None, kind: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM outbox WHERE state = ?"
+        params: list[Any] = [PENDING]
+        if work_order_id is not None:
+            sql += " AND work_order_id = ?"
+            params.append(int(work_order_id))
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        row = self._db.execute(sql, tuple(params)).fetchone()
         return int(row[0])
+
+    def discard_pending(self) -> int:
+        """Delete every pending event (only when the technician has confirmed it)."""
+        with self._db:
+            cursor = self._db.execute("DELETE FROM outbox WHERE state = ?", (PENDING,))
+        return cursor.rowcount
+
+    def clear_rejected(self) -> None:
+        """Delete the rejected rows (log out: the technician has seen them)."""
+        with self._db:
+            self._db.execute("DELETE FROM outbox WHERE state = ?", (REJECTED,))
 
     def rejected(self, *, work_order_id: int | None = None, include_dismissed: bool = False) -> list[OutboxEvent]:
         where = "WHERE state = ?"
@@ -188,6 +282,8 @@ def _event(row: tuple[Any, ...]) -> OutboxEvent:
         attempts,
         last_error,
         dismissed,
+        kind,
+        extra,
     ) = row
     return OutboxEvent(
         id=event_id,
@@ -201,4 +297,6 @@ def _event(row: tuple[Any, ...]) -> OutboxEvent:
         attempts=attempts,
         last_error=last_error,
         dismissed=bool(dismissed),
+        kind=kind,
+        extra=extra,
     )

@@ -1,6 +1,7 @@
-"""Small local state in the app's private data dir: the session and the last job list.
+"""Small local state in the app's private data dir: the session, the last job list and
+the drafts of finish forms not submitted yet.
 
-Two JSON files, each written atomically (temp file + ``os.replace``) so an app killed
+JSON files, each written atomically (temp file + ``os.replace``) so an app killed
 mid-write leaves the previous version, never half a file. A missing or unreadable file
 reads as "nothing stored". The outbox lives elsewhere (``outbox.py``, sqlite).
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 SESSION_FILE = "session.json"
 JOBS_FILE = "jobs_cache.json"
+DRAFTS_FILE = "drafts.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +65,23 @@ class DeviceStore:
                 "token": token,
                 "technician": {"id": technician["id"], "name": technician["name"]},
                 "username": username,
+                "last_server": server_url,
             },
         )
 
     def clear_session(self) -> None:
-        """Forget the token but remember the username, to prefill the login form."""
+        """Forget the token but remember the username and server, to prefill the login form."""
         data = self._read(SESSION_FILE) or {}
-        self._write(SESSION_FILE, {"username": data.get("username", "")})
+        self._write(SESSION_FILE, {"username": data.get("username", ""), "last_server": data.get("last_server", "")})
 
     def last_username(self) -> str:
         data = self._read(SESSION_FILE) or {}
         return str(data.get("username") or "")
+
+    def last_server(self) -> str:
+        """The server of the last successful login ('' if none yet)."""
+        data = self._read(SESSION_FILE) or {}
+        return str(data.get("last_server") or "")
 
     # -- job list cache --------------------------------------------------------------
 
@@ -107,6 +115,26 @@ class DeviceStore:
     def clear_jobs(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(self.data_dir, JOBS_FILE))
+
+    # -- drafts of forms --------------------------------------------------------------
+
+    def load_draft(self, key: str) -> dict[str, Any] | None:
+        draft = (self._read(DRAFTS_FILE) or {}).get(key)
+        return draft if isinstance(draft, dict) else None
+
+    def save_draft(self, key: str, draft: dict[str, Any]) -> None:
+        drafts = self._read(DRAFTS_FILE) or {}
+        drafts[key] = draft
+        self._write(DRAFTS_FILE, drafts)
+
+    def drop_draft(self, key: str) -> None:
+        drafts = self._read(DRAFTS_FILE) or {}
+        if drafts.pop(key, None) is not None:
+            self._write(DRAFTS_FILE, drafts)
+
+    def clear_drafts(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self.data_dir, DRAFTS_FILE))
 
     # -- files -----------------------------------------------------------------------
 

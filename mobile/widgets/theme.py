@@ -12,6 +12,10 @@ DANGER_BG = (0.99, 0.91, 0.91, 1)
 WARNING_BG = (1.0, 0.95, 0.78, 1)
 WARNING_TEXT = (0.45, 0.30, 0.0, 1)
 WHITE = (1, 1, 1, 1)
+ALERT_BG = (0.85, 0.33, 0.0, 1)  # #D95400: a new or changed job
+COMPLAINT = (0.56, 0.14, 0.67, 1)
+URGENT = (0.78, 0.16, 0.16, 1)
+HIGH = (0.90, 0.45, 0.0, 1)
 
 STATUS_COLORS = {
     "new": (0.47, 0.53, 0.60, 1),

@@ -4,12 +4,19 @@ It follows the documented contract (login, job list, events with client ids and
 duplicates, ``{"message", "extra"}`` errors) and can be told to misbehave:
 ``fail_events(503)``, ``fail_events(409, "...")``, ``drop_event_responses()`` (the event
 is applied, then the connection closes with no answer), ``stop()`` / ``start()``.
+
+Also: ``ETag`` / ``If-None-Match`` on the job list (304 when unchanged), logout (the
+token stops working), location reports, and resumable photo uploads with
+``lose_photo_chunk()`` (a chunk "arrives" short: the next PUT gets 409 with the offset
+the server really has) and ``corrupt_photo()`` (a 422 checksum mismatch).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -26,15 +33,25 @@ DAY = "2026-11-23"
 # status -> (label, allowed actions); action -> (from status, to status)
 STATUSES = {
     "scheduled": ("Scheduled", ["on_my_way"]),
-    "en_route": ("En route", ["arrived"]),
-    "on_site": ("On site", ["done"]),
+    "en_route": ("En route", ["arrived", "could_not_complete"]),
+    "on_site": ("On site", ["done", "could_not_complete"]),
+    "on_hold": ("On hold", []),
     "completed": ("Completed", []),
     "cancelled": ("Cancelled", []),
 }
+STATUSES_ZH = {
+    "scheduled": "已排期",
+    "en_route": "在途中",
+    "on_site": "在现场",
+    "on_hold": "暂停",
+    "completed": "已完成",
+    "cancelled": "已取消",
+}
 TRANSITIONS = {
-    "on_my_way": ("scheduled", "en_route"),
-    "arrived": ("en_route", "on_site"),
-    "done": ("on_site", "completed"),
+    "on_my_way": (("scheduled",), "en_route"),
+    "arrived": (("en_route",), "on_site"),
+    "done": (("on_site",), "completed"),
+    "could_not_complete": (("en_route", "on_site"), "on_hold"),
 }
 
 
@@ -48,8 +65,11 @@ def make_job(
     status: str = "scheduled",
     problem: str = "Boiler shows error E119",
     equipment: dict[str, Any] | None = None,
+    priority: str = "normal",
+    complaint: bool = False,
 ) -> dict[str, Any]:
     label, allowed = STATUSES[status]
+    hour = int(arrival[:2])
     return {
         "id": job_id,
         "reference": f"WO-{job_id:06d}",
@@ -61,12 +81,22 @@ def make_job(
         "latitude": 48.85 + job_id / 1000,
         "longitude": 2.35,
         "problem": problem,
-        "priority": "normal",
+        "access_notes": "",
+        "priority": priority,
+        "complaint": complaint,
         "equipment": equipment,
         "planned_arrival": f"{DAY}T{arrival}:00+00:00",
         "route_position": route_position,
+        "promised_start": f"{DAY}T{hour:02d}:00:00+00:00",
+        "promised_end": f"{DAY}T{hour + 2:02d}:00:00+00:00",
+        "eta_start": None,
+        "eta_end": None,
         "allowed_actions": list(allowed),
         "history": [{"at": f"{DAY}T06:00:00+00:00", "kind": "scheduled", "text": "Planned by dispatch"}],
+        "site_visits": [],
+        "resolution": "",
+        "parts": [],
+        "photos": [],
     }
 
 
@@ -109,6 +139,10 @@ class StubServer:
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # client id -> job
     event_faults: deque[tuple[str, int, str]] = field(default_factory=deque)
     jobs_status: int = 200
+    revoked: set[str] = field(default_factory=set)  # tokens logged out
+    locations: list[dict[str, Any]] = field(default_factory=list)  # accepted location bodies
+    photos: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_photo_id -> state
+    photo_faults: deque[str] = field(default_factory=deque)  # "lose" / "corrupt", per PUT
     event_delay_s: float = 0.0
     gate: threading.Event = field(default_factory=threading.Event)  # set: events flow
     port: int = 0
@@ -159,6 +193,34 @@ class StubServer:
         for _ in range(times):
             self.event_faults.append(("drop", 0, ""))
 
+    def lose_photo_chunk(self, times: int = 1) -> None:
+        """The next PUT is answered 200, but only half of its bytes are kept."""
+        for _ in range(times):
+            self.photo_faults.append("lose")
+
+    def corrupt_photo(self, times: int = 1) -> None:
+        """The next PUT's bytes are altered: the checksum check fails at the end (422)."""
+        for _ in range(times):
+            self.photo_faults.append("corrupt")
+
+    def change_job(self, job_id: int, **fields: Any) -> None:
+        """The office edits a job (the next poll sees a new ETag)."""
+        with self.lock:
+            self.jobs[job_id].update(fields)
+
+    def add_job(self, job: dict[str, Any]) -> None:
+        with self.lock:
+            self.jobs[job["id"]] = job
+
+    def withdraw_job(self, job_id: int) -> None:
+        with self.lock:
+            self.jobs.pop(job_id)
+
+    def etag(self) -> str:
+        with self.lock:
+            text = json.dumps(sorted(self.jobs.items()), sort_keys=True, default=str)
+        return '"' + hashlib.sha256(text.encode()).hexdigest()[:16] + '"'
+
     @property
     def events(self) -> list[dict[str, Any]]:
         """Bodies of every POST /api/mobile/events received, resends included."""
@@ -172,26 +234,81 @@ class StubServer:
     # -- the API -----------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None
-    ) -> tuple[int, dict[str, Any] | None]:
-        """Returns (status, body); body None means: drop the connection, no answer."""
+        self, method: str, path: str, headers: dict[str, str], body: Any, raw: bytes = b""
+    ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+        """Returns (status, body, extra headers); body None means: drop the connection,
+        no answer (or, with 304/204, no body)."""
         with self.lock:
-            self.requests.append(Received(method, path, headers, body))
+            self.requests.append(Received(method, path, headers, body if isinstance(body, dict) else None))
         if (method, path) == ("POST", "/api/auth/token"):
             if body and body.get("username") == USERNAME and body.get("password") == PASSWORD:
-                return 200, {"token": TOKEN, "technician": dict(TECHNICIAN)}
-            return 401, {"message": "Wrong username or password.", "extra": {}}
-        if headers.get("authorization") != f"Bearer {TOKEN}":
-            return 401, {"message": "Invalid or expired token.", "extra": {}}
+                self.revoked.discard(TOKEN)
+                return 200, {"token": TOKEN, "technician": dict(TECHNICIAN)}, {}
+            return 401, {"message": "Wrong username or password.", "extra": {}}, {}
+        if headers.get("authorization") != f"Bearer {TOKEN}" or TOKEN in self.revoked:
+            return 401, {"message": "Invalid or expired token.", "extra": {}}, {}
+        if (method, path) == ("POST", "/api/auth/logout"):
+            self.revoked.add(TOKEN)
+            return 204, None, {}
         if (method, path) == ("GET", "/api/mobile/jobs"):
             if self.jobs_status != 200:
-                return self.jobs_status, {"message": "Jobs unavailable.", "extra": {}}
+                return self.jobs_status, {"message": "Jobs unavailable.", "extra": {}}, {}
+            etag = self.etag()
+            if headers.get("if-none-match") == etag:
+                return 304, None, {"ETag": etag}
+            chinese = headers.get("accept-language", "").startswith("zh")
             with self.lock:
                 jobs = sorted(copy.deepcopy(list(self.jobs.values())), key=lambda j: j["route_position"])
-            return 200, {"technician": dict(TECHNICIAN), "day": DAY, "jobs": jobs}
+            if chinese:
+                for job in jobs:
+                    job["status_label"] = STATUSES_ZH[job["status"]]
+            return 200, {"technician": dict(TECHNICIAN), "day": DAY, "jobs": jobs}, {"ETag": etag}
         if (method, path) == ("POST", "/api/mobile/events"):
-            return self._event(body or {})
-        return 404, {"message": f"No route {method} {path}", "extra": {}}
+            status, answer = self._event(body or {})
+            return status, answer, {}
+        if (method, path) == ("POST", "/api/mobile/location"):
+            with self.lock:
+                duplicate = any(r["client_event_id"] == body.get("client_event_id") for r in self.locations)
+                if not duplicate:
+                    self.locations.append(body)
+            return 200, {"duplicate": duplicate, "accepted": True}, {}
+        if (method, path) == ("POST", "/api/mobile/photos"):
+            return (*self._photo_start(body or {}), {})
+        match = re.fullmatch(r"/api/mobile/photos/([0-9a-f]+)/content\?offset=(\d+)", path)
+        if method == "PUT" and match:
+            return (*self._photo_put(match.group(1), int(match.group(2)), raw), {})
+        return 404, {"message": f"No route {method} {path}", "extra": {}}, {}
+
+    def _photo_start(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            photo = self.photos.setdefault(body["client_photo_id"], {**body, "data": b"", "complete": False})
+            photo.update(sha256=body["sha256"], size=body["size"])
+            return 200, {
+                "client_photo_id": body["client_photo_id"],
+                "received": len(photo["data"]),
+                "complete": photo["complete"],
+            }
+
+    def _photo_put(self, photo_id: str, offset: int, data: bytes) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            photo = self.photos.get(photo_id)
+            if photo is None:
+                return 404, {"message": "Unknown photo.", "extra": {}}
+            if offset != len(photo["data"]):
+                return 409, {"message": "Offset mismatch.", "extra": {"received": len(photo["data"])}}
+            fault = self.photo_faults.popleft() if self.photo_faults else None
+            if fault == "lose":
+                data = data[: len(data) // 2]
+            elif fault == "corrupt":
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
+            photo["data"] += data
+            if len(photo["data"]) >= photo["size"]:
+                if hashlib.sha256(photo["data"]).hexdigest() != photo["sha256"]:
+                    photo["data"] = b""
+                    return 422, {"message": "Checksum mismatch.", "extra": {}}
+                photo["complete"] = True
+            received = len(photo["data"]) if fault != "lose" else offset + len(data) * 2
+            return 200, {"received": min(received, photo["size"]), "complete": photo["complete"]}
 
     def _event(self, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         if self.event_delay_s:
@@ -210,14 +327,20 @@ class StubServer:
             job = self.jobs.get(body.get("work_order_id"))
             if job is None:
                 return 404, {"message": "Work order not found.", "extra": {}}
-            source, target = TRANSITIONS.get(body.get("action"), (None, None))
-            if job["status"] != source:
+            sources, target = TRANSITIONS.get(body.get("action"), ((), None))
+            if job["status"] not in sources or target is None:
                 return 409, {
                     "message": f"Cannot do '{body.get('action')}' on a job that is {job['status_label'].lower()}.",
                     "extra": {"status": job["status"]},
                 }
             label, allowed = STATUSES[target]
             job.update(status=target, status_label=label, allowed_actions=list(allowed))
+            if target == "en_route":
+                job.update(eta_start=f"{DAY}T09:10:00+00:00", eta_end=f"{DAY}T09:40:00+00:00")
+            else:
+                job.update(eta_start=None, eta_end=None)
+            if body.get("action") == "done":
+                job.update(resolution=body.get("resolution", ""), parts=body.get("parts", []))
             job["history"].append({"at": body.get("device_time"), "kind": target, "text": f"{label} (by technician)"})
             self.seen[client_id] = copy.deepcopy(job)
             answer = {"duplicate": False, "job": copy.deepcopy(job)}
@@ -237,21 +360,29 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._serve("POST")
 
+    def do_PUT(self) -> None:  # noqa: N802
+        self._serve("PUT")
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = None
+        if self.headers.get("Content-Type") == "application/json":
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, answer = self.server_stub.handle(method, self.path, headers, body)
-        if answer is None:  # the response is "lost": close without a word
+        status, answer, extra_headers = self.server_stub.handle(method, self.path, headers, body, raw)
+        if answer is None and status not in (204, 304):  # the response is "lost": close without a word
             self.close_connection = True
             return
-        data = json.dumps(answer).encode()
+        data = json.dumps(answer).encode() if answer is not None else b""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in extra_headers.items():
+            self.send_header(name, value)
+        if data:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()

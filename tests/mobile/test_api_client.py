@@ -161,3 +161,80 @@ def test_unknown_4xx_without_body_is_rejected_with_a_readable_message(raw_server
 def test_stub_is_fresh_per_test(stub: StubServer):
     assert stub.requests == []
     assert len(stub.jobs) == 3
+
+
+def test_job_list_etag_and_304(stub):
+    client = ApiClient(stub.url, token=TOKEN)
+    first = client.jobs_if_changed(None)
+    assert first.changed
+    assert first.etag == stub.etag()
+    again = client.jobs_if_changed(first.etag)
+    assert not again.changed
+    assert again.body is None
+    assert stub.requests_to("/api/mobile/jobs")[-1].headers["if-none-match"] == first.etag
+    stub.change_job(101, address="8 avenue Foch")
+    changed = client.jobs_if_changed(first.etag)
+    assert changed.changed
+    assert changed.etag != first.etag
+
+
+def test_every_request_says_the_apps_language(stub):
+    from mobile import i18n
+
+    client = ApiClient(stub.url, token=TOKEN)
+    client.jobs()
+    try:
+        i18n.set_language("zh-CN")
+        body = client.jobs()
+    finally:
+        i18n.set_language("en")
+    first, second = stub.requests_to("/api/mobile/jobs")
+    assert (first.headers["accept-language"], second.headers["accept-language"]) == ("en", "zh-CN")
+    assert body["jobs"][0]["status_label"] == "已排期"  # the stub localises like the server
+
+
+def test_logout_revokes_the_token(stub):
+    client = ApiClient(stub.url, token=TOKEN)
+    client.logout()
+    with pytest.raises(AuthError):
+        client.jobs()
+
+
+def test_location_report(stub):
+    client = ApiClient(stub.url, token=TOKEN)
+    report = {
+        "client_event_id": "b" * 32,
+        "device_time": "2026-11-23T08:01:00+01:00",
+        "latitude": 1.0,
+        "longitude": 2.0,
+    }
+    assert client.send_location(report) == {"duplicate": False, "accepted": True}
+    assert client.send_location(report)["duplicate"] is True
+    assert stub.locations == [report]
+
+
+def test_photo_offset_mismatch_is_a_409_with_the_servers_offset(stub):
+    import hashlib
+
+    client = ApiClient(stub.url, token=TOKEN)
+    data = b"\xff\xd8" + b"j" * 1000
+    photo_id = "c" * 32
+    start = client.photo_start(
+        {
+            "client_photo_id": photo_id,
+            "work_order_id": 101,
+            "filename": "a.jpg",
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    )
+    assert (start["received"], start["complete"]) == (0, False)
+    assert client.photo_put(photo_id, 0, data[:400]) == {"received": 400, "complete": False}
+    with pytest.raises(RejectedError) as caught:
+        client.photo_put(photo_id, 0, data[:400])
+    assert (caught.value.status, caught.value.extra["received"]) == (409, 400)
+    assert client.photo_put(photo_id, 400, data[400:]) == {"received": len(data), "complete": True}
+    assert stub.requests_to(f"/api/mobile/photos/{photo_id}/content?offset=400")[0].headers["content-type"] == (
+        "application/octet-stream"
+    )

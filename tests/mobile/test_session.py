@@ -12,4 +12,4 @@ def test_a_lockout_shows_the_servers_message_not_a_network_error(tmp_path):
     session._on_login_failed(TransientError("Too many failed logins: try again in 15 minutes", status=429))
     assert session.error == "Too many failed logins: try again in 15 minutes"
     session._on_login_failed(TransientError("Server unreachable (connection refused)."))
-    assert session.error.startswith("Cannot reach the server.")
+    assert session.error.startswith("Cannot reach the server at http://127.0.0.1:9.")

@@ -70,3 +70,27 @@ def test_non_ascii_survives(tmp_path):
     store = DeviceStore(str(tmp_path))
     store.save_jobs({"jobs": [{"id": 1, "customer_name": "王芳 · Hôtel du Parc"}]})
     assert store.load_jobs().payload["jobs"][0]["customer_name"] == "王芳 · Hôtel du Parc"
+
+
+def test_the_last_server_is_remembered_after_logout(tmp_path):
+    store = DeviceStore(str(tmp_path))
+    assert store.last_server() == ""
+    store.save_session(server_url="https://fixroute.example", token="tok", technician=TECH, username="lwei")
+    store.clear_session()
+    again = DeviceStore(str(tmp_path))
+    assert again.last_server() == "https://fixroute.example"
+    assert again.load_session("https://fixroute.example") is None
+
+
+def test_drafts_survive_a_restart_until_dropped(tmp_path):
+    store = DeviceStore(str(tmp_path))
+    draft = {"resolution": "换了密封圈", "parts": [["Seal", "2"]], "photos": [], "reason": "", "note": ""}
+    store.save_draft("101:done", draft)
+    store.save_draft("102:could_not_complete", {"reason": "no_access"})
+    again = DeviceStore(str(tmp_path))
+    assert again.load_draft("101:done") == draft
+    again.drop_draft("101:done")
+    assert again.load_draft("101:done") is None
+    assert again.load_draft("102:could_not_complete") == {"reason": "no_access"}
+    again.clear_drafts()
+    assert again.load_draft("102:could_not_complete") is None
