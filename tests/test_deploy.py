@@ -242,8 +242,23 @@ def test_the_beat_schedule_is_in_a_folder_the_image_user_owns():
     instructions = _dockerfile_instructions()
     user = next(args for name, args in instructions if name == "USER")
     schedule = Path(_option(_command("beat"), "--schedule"))
-    chown = [args for name, args in instructions if name == "RUN" and f"chown {user}:{user} {schedule.parent}" in args]
+    chown = [args for name, args in instructions if name == "RUN" and f"{user}:{user} {schedule.parent}" in args]
     assert chown, f"the Dockerfile gives {schedule.parent} to {user}"
+    assert "chown" in chown[0]
+
+
+def test_the_photo_volume_is_a_folder_the_image_user_owns():
+    """The web service keeps the job photos on a volume; a new named volume takes the owner of the
+    image's folder, so the image must create it and give it to its user."""
+    instructions = _dockerfile_instructions()
+    user = next(args for name, args in instructions if name == "USER")
+    compose = _compose()
+    [mount] = [v for v in compose["services"]["web"]["volumes"] if v.startswith("media:")]
+    folder = mount.split(":", 1)[1]
+    assert folder.startswith("/app/var/")
+    run = next(args for name, args in instructions if name == "RUN" and f"mkdir -p {folder}" in args)
+    assert f"chown -R {user}:{user} /app/var" in run
+    assert "media" in compose["volumes"]
 
 
 @pytest.fixture(scope="module")
