@@ -467,3 +467,27 @@ def hhmm(minute: int | float | None) -> str:
         return "-"
     m = int(round(minute))
     return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def server_env(tmp: Path, *, database_url: str = "", **extra: str) -> dict[str, str]:
+    """The environment of a production-settings server a benchmark starts (gunicorn, manage.py):
+    DEBUG off, plain HTTP, its database (SQLite under ``tmp`` unless a PostgreSQL URL is given),
+    no geocoder, texts kept in memory, no login lockout, no broker (tasks run in-process)."""
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "server.config.settings.production",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "STATIC_ROOT": str(tmp / "static"),
+        "MEDIA_ROOT": str(tmp / "media"),
+        "GEOCODER": "none",
+        "SMS_PROVIDER": "memory",
+        "AXES_ENABLED": "0",
+        "PYTHONPATH": str(REPO_DIR),
+        **extra,
+    }
+    env.pop("REDIS_URL", None)
+    return env

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import default_out, emit, environment, percentile, table, write_json  # noqa: E402
+from bench.common import default_out, emit, environment, percentile, server_env, table, write_json  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 TOKEN = "bench-cti-token"
@@ -129,22 +129,7 @@ def main() -> None:
         from bench.urgent_api import _prepare_database
 
         _prepare_database(args.database_url)
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "server.config.settings.production",
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-secret",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_COOKIES": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "STATIC_ROOT": str(tmp / "static"),
-        "CTI_WEBHOOK_TOKEN": TOKEN,
-        "GEOCODER": "none",
-        "SMS_PROVIDER": "memory",
-        "AXES_ENABLED": "0",
-        "PYTHONPATH": str(REPO),
-    }
-    env.pop("REDIS_URL", None)
+    env = server_env(tmp, database_url=args.database_url, CTI_WEBHOOK_TOKEN=TOKEN)
     python = sys.executable
     manage = str(REPO / "server" / "manage.py")
     emit(f"preparing {env['DATABASE_URL'].split('@')[-1]} ...")
