@@ -14,6 +14,7 @@ from ninja.renderers import JSONRenderer
 from pydantic import Field
 
 from server.accounts.roles import require_staff
+from server.common.exceptions import NotFound
 from server.common.schemas import BODY_ERRORS, DbId, IsoDate, errors
 from server.common.types import ApiRequest
 from server.technicians.selectors import technician_for_user
@@ -22,6 +23,8 @@ from server.workorders.models import Status, WorkOrder, WorkOrderPhoto
 from server.workorders.schemas import (
     DeviceEventIn,
     DeviceEventOut,
+    EventBatchIn,
+    EventBatchOut,
     JobListOut,
     JobOut,
     LocationIn,
@@ -240,6 +243,30 @@ def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> 
         user=request.auth, work_order_id=work_order.pk, client_event_id=payload.client_event_id
     )
     return {"duplicate": duplicate, "job": _job_out(work_order)}
+
+
+@mobile_router.post("/events/batch", response={200: EventBatchOut, **errors(401, 403, *BODY_ERRORS)})
+def technician_events_batch(request: ApiRequest, payload: EventBatchIn) -> dict[str, Any]:
+    """Up to 50 queued events in one request (a day's taps and positions after a day offline), applied
+    in order as if sent one by one: each once per ``client_event_id``, each answered in ``results``
+    (200, or the refusal's status and message: the next event is still applied). ``jobs`` holds the
+    touched jobs as they are now. One round trip instead of fifty on a slow mobile network."""
+    technician = technician_for_user(user=request.auth)
+    outcomes = services.technician_events_apply(
+        technician=technician, events=[event.model_dump() for event in payload.events]
+    )
+    last_tap: dict[int, str] = {}
+    for outcome in outcomes:
+        if outcome.work_order_id is not None:
+            last_tap[outcome.work_order_id] = outcome.client_event_id
+    jobs = []
+    for pk, event_id in last_tap.items():
+        try:
+            work_order = selectors.work_order_get_for_tap(user=request.auth, work_order_id=pk, client_event_id=event_id)
+        except NotFound:  # no longer the technician's since: the next job list drops it
+            continue
+        jobs.append(_job_out(work_order))
+    return {"results": [outcome._asdict() for outcome in outcomes], "jobs": jobs}
 
 
 @mobile_router.post("/location", response={200: LocationOut, **errors(401, 403, *BODY_ERRORS)})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -10,6 +10,7 @@ from server.common.schemas import AwareDatetime, CleanText, DbId, IsoDate, allow
 from server.common.text import PROBLEM_MAX_LENGTH
 from server.workorders.models import Priority, Status
 from server.workorders.services import (
+    EVENT_BATCH_MAX,
     PART_NAME_MAX_LENGTH,
     PART_QUANTITY_MAX,
     PARTS_MAX,
@@ -127,6 +128,37 @@ class LocationIn(Schema):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=1e6)
+
+
+class TapInBatch(DeviceEventIn):
+    type: Literal["tap"]
+
+
+class LocationInBatch(LocationIn):
+    type: Literal["location"]
+
+
+class EventBatchIn(Schema):
+    """A phone's queued events, oldest first: taps and location reports as the phone made them."""
+
+    events: list[Annotated[TapInBatch | LocationInBatch, Field(discriminator="type")]] = Field(
+        min_length=1, max_length=EVENT_BATCH_MAX
+    )
+
+
+class BatchResultOut(Schema):
+    client_event_id: str
+    status: int = Field(description="200 when applied (or a repeat), else the refusal's HTTP status")
+    duplicate: bool
+    accepted: bool | None = Field(description="Location reports: it moved the technician's position")
+    message: str = Field(description="Why it was refused, for the technician")
+    code: str
+    extra: dict[str, Any]
+
+
+class EventBatchOut(Schema):
+    results: list[BatchResultOut] = Field(description="One per event, in the order sent")
+    jobs: list[JobOut] = Field(description="The jobs the applied taps touched, as they are now")
 
 
 class LocationOut(Schema):

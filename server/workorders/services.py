@@ -17,7 +17,7 @@ from django.utils import timezone
 from dispatch.model import Location
 from notifications import messages as sms_messages
 from notifications import services as sms_services
-from server.common.exceptions import Conflict, NotFound, ValidationFailed
+from server.common.exceptions import ApplicationError, Conflict, NotFound, Unauthorized, ValidationFailed
 from server.common.travel import travel_approximate, travel_minutes
 from server.customers.models import Customer, Equipment, Site
 from server.technicians.models import Skill, Technician, TechnicianLocation
@@ -1135,6 +1135,7 @@ def work_order_technician_event(
     note: str = "",
     resolution: str = "",
     parts: list[dict[str, Any]] | None = None,
+    check_eta: bool = True,
 ) -> tuple[WorkOrder, bool]:
     """Apply a tap from the technician's phone. Returns (work order, was it a repeat).
 
@@ -1241,7 +1242,8 @@ def work_order_technician_event(
         work_order.resolution, work_order.parts_used = resolution, checked_parts
         work_order.save(update_fields=["resolution", "parts_used", "updated_at"])
     if stale is None:
-        work_order_eta_check(technician_id=technician.pk, reason=f"tap: {action}", now=now)
+        if check_eta:
+            work_order_eta_check(technician_id=technician.pk, reason=f"tap: {action}", now=now)
     elif target in (Status.EN_ROUTE, Status.ON_SITE):
         minutes = int(stale.total_seconds() // 60)
         sms_kind = _SMS_KIND[target]
@@ -1312,6 +1314,7 @@ def technician_location_report(
     latitude: float,
     longitude: float,
     accuracy_m: float | None = None,
+    check_eta: bool = True,
 ) -> LocationReport:
     """A position the phone queued while on the way: applied once per ``client_event_id``.
 
@@ -1347,9 +1350,69 @@ def technician_location_report(
         accuracy_m=accuracy_m,
         accepted=not why_not,
     )
-    if not why_not and _stale_by(device_time, now=now) is None:
+    if not why_not and _stale_by(device_time, now=now) is None and check_eta:
         work_order_eta_check(technician_id=technician.pk, reason="location report", now=now)
     return LocationReport(duplicate=False, accepted=not why_not, reason=why_not)
+
+
+# How many queued events a phone may send in one request.
+EVENT_BATCH_MAX = 50
+
+
+class BatchOutcome(NamedTuple):
+    """What became of one event of a batch: ``status`` 200, or the refusal's HTTP status."""
+
+    client_event_id: str
+    status: int
+    duplicate: bool = False
+    accepted: bool | None = None  # a location report: it moved the technician's position
+    work_order_id: int | None = None  # a tap that was applied (or was a repeat)
+    message: str = ""
+    code: str = ""
+    extra: dict[str, Any] = {}
+
+
+def technician_events_apply(*, technician: Technician, events: list[dict[str, Any]]) -> list[BatchOutcome]:
+    """Apply a phone's queued events (``type`` "tap" or "location", then the fields of
+    :func:`work_order_technician_event` or :func:`technician_location_report`) in their order,
+    each in its own transaction and once per ``client_event_id``, as if sent one by one.
+
+    A refused event is answered with its status and message and the next one is applied (the
+    phone shows the refusal; later events do not depend on it). An unexpected error stops the
+    batch: what was applied before it stays, and the phone's resend is answered "duplicate" for
+    those. The current visit's ETA is checked once, after the batch, if any event in it was fresh
+    (a running-late text is judged from where the technician is now, not from each step).
+    """
+    if len(events) > EVENT_BATCH_MAX:
+        raise ValidationFailed(f"At most {EVENT_BATCH_MAX} events in one request", extra={"max": EVENT_BATCH_MAX})
+    outcomes: list[BatchOutcome] = []
+    fresh = False
+    now = timezone.now()
+    for event in events:
+        fields = {key: value for key, value in event.items() if key != "type"}
+        client_event_id = str(fields.get("client_event_id", ""))
+        try:
+            if event["type"] == "location":
+                report = technician_location_report(technician=technician, check_eta=False, **fields)
+                outcomes.append(
+                    BatchOutcome(client_event_id, 200, duplicate=report.duplicate, accepted=report.accepted)
+                )
+                applied = report.accepted and not report.duplicate
+            else:
+                work_order, duplicate = work_order_technician_event(technician=technician, check_eta=False, **fields)
+                outcomes.append(BatchOutcome(client_event_id, 200, duplicate=duplicate, work_order_id=work_order.pk))
+                applied = not duplicate
+        except Unauthorized:
+            raise
+        except ApplicationError as exc:
+            outcomes.append(
+                BatchOutcome(client_event_id, exc.status_code, message=exc.message, code=exc.code, extra=exc.extra)
+            )
+            continue
+        fresh = fresh or (applied and _stale_by(fields["device_time"], now=now) is None)
+    if fresh:
+        work_order_eta_check(technician_id=technician.pk, reason=f"sync of {len(events)} events")
+    return outcomes
 
 
 def _moved_text(reason: str, before: tuple[object, dt.datetime | None], after: tuple[object, dt.datetime]) -> str:
