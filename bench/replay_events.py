@@ -6,8 +6,9 @@ seeds ``--technicians`` technicians with enough scheduled jobs, and gives each t
 a ``mobile.services.outbox.Outbox`` (sqlite) and a ``mobile.services.api_client.ApiClient``. The
 phones queue ``--events`` events in all (on my way, location reports while driving, arrived, done
 with a resolution and parts; device times spread over the last ``--span-minutes``, so the older
-ones arrive "late" as after a day offline), then all drain at once, each one event at a time in
-order as the app's ``SyncEngine`` does (no Kivy). Then ``--resend`` (10 %) of the sent events are
+ones arrive "late" as after a day offline), then all drain at once, each in order and in batches of
+up to 50 events a request as the app's ``SyncEngine`` does (no Kivy; ``--one-by-one``: one event a
+request, as to a server without batches). Then ``--resend`` (10 %) of the sent events are
 queued again with the same client event id (the answer was lost) and drained: each must be
 answered as a duplicate. Prints the time, events/s, and what the database holds: rows per client
 event id (must be one), and a JSON line.
@@ -36,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import default_out, emit, environment, percentile, server_env, write_json  # noqa: E402
 from mobile.services.api_client import ApiClient, AuthError, RejectedError, TransientError  # noqa: E402
-from mobile.services.outbox import Outbox, OutboxEvent  # noqa: E402
+from mobile.services.outbox import BATCH_BYTES, BATCH_EVENTS, Outbox, OutboxEvent  # noqa: E402
 from tests.integration.services import free_port, http_json, tail, wait_until  # noqa: E402
 
 PASSWORD = "pw-replay-123"
@@ -130,42 +131,59 @@ def _queue_day(outbox: Outbox, orders: list[list[float]], *, count: int, start: 
     return queued
 
 
-def _drain(api: ApiClient, path: str, *, retries: int = 20) -> list[tuple[OutboxEvent, dict[str, Any] | str, float]]:
-    """Send the outbox as the app's SyncEngine does: oldest first, one at a time; a refusal keeps
-    the row as rejected (a position's is dismissed at once), a transient failure retries the same
-    event. The outbox file is opened in the sending thread (sqlite connections stay in theirs), as
-    after the app restarts. Returns (event, answer body or refusal, seconds) per event."""
+Sent = list[tuple[OutboxEvent, dict[str, Any] | str]]
+
+
+def _drain(api: ApiClient, path: str, *, batches: bool, retries: int = 20) -> tuple[Sent, list[float]]:
+    """Send the outbox as the app's SyncEngine does: oldest first, in batches of up to 50
+    (``/api/mobile/events/batch``; one at a time to ``/events`` and ``/location`` without
+    ``batches``), each event settled by its own result (a refused tap kept as rejected, a refused
+    position dismissed); a transient failure retries the same request. The outbox file is opened
+    in the sending thread (sqlite connections stay in theirs), as after the app restarts.
+    Returns (event, its result or refusal) per event, and the seconds of each request."""
     outbox = Outbox(path)
+    sent: Sent = []
+    requests: list[float] = []
+    failures = 0
     try:
-        return _send_all(api, outbox, retries=retries)
+        while batch := _next(outbox, batches):
+            started = time.perf_counter()
+            try:
+                results = _send(api, batch, batches)
+            except (TransientError, AuthError) as exc:
+                outbox.record_failure(batch[0].id, exc.message)
+                failures += 1
+                if failures > retries:
+                    raise
+                time.sleep(0.2)
+                continue
+            requests.append(time.perf_counter() - started)
+            for event, result in zip(batch, results, strict=True):
+                refusal = outbox.settle(event, status=result["status"], message=str(result.get("message") or ""))
+                sent.append((event, result if result["status"] == 200 else f"rejected {result['status']}: {refusal}"))
     finally:
         outbox.close()
+    return sent, requests
 
 
-def _send_all(api: ApiClient, outbox: Outbox, *, retries: int) -> list[tuple[OutboxEvent, dict[str, Any] | str, float]]:
-    sent: list[tuple[OutboxEvent, dict[str, Any] | str, float]] = []
-    failures = 0
-    while (event := outbox.next_pending()) is not None:
-        send = api.send_location if event.kind == "location" else api.send_event
-        started = time.perf_counter()
-        try:
-            body = send(event.payload())
-        except RejectedError as exc:
-            outbox.mark_rejected(event.id, exc.message)
-            if event.kind == "location":
-                outbox.dismiss(event.id)
-            sent.append((event, f"rejected {exc.status}: {exc.message}", time.perf_counter() - started))
-            continue
-        except (TransientError, AuthError) as exc:
-            outbox.record_failure(event.id, exc.message)
-            failures += 1
-            if failures > retries:
-                raise
-            time.sleep(0.2)
-            continue
-        outbox.mark_sent(event.id)
-        sent.append((event, body, time.perf_counter() - started))
-    return sent
+def _next(outbox: Outbox, batches: bool) -> list[OutboxEvent]:
+    if batches:
+        return outbox.next_pending_batch(max_events=BATCH_EVENTS, max_bytes=BATCH_BYTES)
+    head = outbox.next_pending()
+    return [head] if head is not None else []
+
+
+def _send(api: ApiClient, batch: list[OutboxEvent], batches: bool) -> list[dict[str, Any]]:
+    """One request; a result per event: the answer with its ``status``."""
+    if batches:
+        events = [dict(event.payload(), type="location" if event.kind == "location" else "tap") for event in batch]
+        return list(api.send_batch(events)["results"])
+    [event] = batch
+    send = api.send_location if event.kind == "location" else api.send_event
+    try:
+        return [dict(send(event.payload()), status=200)]
+    except RejectedError as exc:
+        return [{"status": exc.status or 400, "message": exc.message}]
 
 
 def _server(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.Popen, str]:
@@ -235,8 +253,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn sync workers (one a core)")
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (dropped and created); SQLite if empty")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--one-by-one", action="store_true", help="one event a request (/events, /location), as without batches"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    batches = not args.one_by_one
     measured_on = environment()
 
     tmp = Path(tempfile.mkdtemp(prefix="fixroute-replay-"))
@@ -281,14 +303,18 @@ def main() -> None:
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=len(phones)) as pool:
             drained = dict(
-                zip(phones, pool.map(lambda name: _drain(phones[name][0], phones[name][1].path), phones), strict=True)
+                zip(
+                    phones,
+                    pool.map(lambda name: _drain(phones[name][0], phones[name][1].path, batches=batches), phones),
+                    strict=True,
+                )
             )
         wall = time.perf_counter() - started
 
         # Lost answers: the phone did not hear back and sends the same events again.
         rng = random.Random(args.seed)
         everything = [
-            (name, event) for name, rows in drained.items() for event, body, _ in rows if isinstance(body, dict)
+            (name, event) for name, (rows, _) in drained.items() for event, body in rows if isinstance(body, dict)
         ]
         again = rng.sample(everything, k=int(len(everything) * args.resend))
         for name, event in again:
@@ -305,7 +331,11 @@ def main() -> None:
         resend_started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=len(phones)) as pool:
             resent = dict(
-                zip(phones, pool.map(lambda name: _drain(phones[name][0], phones[name][1].path), phones), strict=True)
+                zip(
+                    phones,
+                    pool.map(lambda name: _drain(phones[name][0], phones[name][1].path, batches=batches), phones),
+                    strict=True,
+                )
             )
         resend_wall = time.perf_counter() - resend_started
     finally:
@@ -314,19 +344,17 @@ def main() -> None:
         for _, outbox in phones.values():
             outbox.close()
 
-    rows = [row for rows in drained.values() for row in rows]
-    refused = [(event.kind, event.action, body) for event, body, _ in rows if not isinstance(body, dict)]
+    rows = [row for rows, _ in drained.values() for row in rows]
+    refused = [(event.kind, event.action, body) for event, body in rows if not isinstance(body, dict)]
     not_duplicate = [
         event.client_event_id
-        for rows_ in resent.values()
-        for event, body, _ in rows_
+        for rows_, _ in resent.values()
+        for event, body in rows_
         if not (isinstance(body, dict) and body.get("duplicate") is True)
     ]
     ids = {
-        "taps": [
-            event.client_event_id for event, body, _ in rows if event.kind != "location" and isinstance(body, dict)
-        ],
-        "locations": [event.client_event_id for event, body, _ in rows if event.kind == "location"],
+        "taps": [event.client_event_id for event, body in rows if event.kind != "location" and isinstance(body, dict)],
+        "locations": [event.client_event_id for event, body in rows if event.kind == "location"],
     }
     (tmp / "ids.json").write_text(json.dumps(ids))
     checked = _run(
@@ -334,18 +362,20 @@ def main() -> None:
     )
     database = json.loads(checked.stdout.split("CHECKED ", 1)[1].strip().splitlines()[0])
     accepted = collections.Counter(
-        body.get("accepted") for event, body, _ in rows if event.kind == "location" and isinstance(body, dict)
+        body.get("accepted") for event, body in rows if event.kind == "location" and isinstance(body, dict)
     )
-    latencies = [seconds * 1000 for _, _, seconds in rows]
+    latencies = [seconds * 1000 for _, requests in drained.values() for seconds in requests]
     summary = {
         "events": len(rows),
         "phones": len(phones),
         "seconds": round(wall, 3),
         "events_per_s": round(len(rows) / wall, 1) if wall else None,
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p95_ms": round(percentile(latencies, 95), 1),
+        "batches": batches,
+        "requests": len(latencies),
+        "p50_request_ms": round(percentile(latencies, 50), 1),
+        "p95_request_ms": round(percentile(latencies, 95), 1),
         "refused": len(refused),
-        "resent": sum(len(r) for r in resent.values()),
+        "resent": sum(len(r) for r, _ in resent.values()),
         "resent_seconds": round(resend_wall, 3),
         "resent_not_answered_duplicate": len(not_duplicate),
         "duplicates_created": database["ids_with_more_than_one_row"],
@@ -356,7 +386,9 @@ def main() -> None:
     }
     emit(
         f"{summary['events']} events from {summary['phones']} phones in {wall:.2f} s "
-        f"({summary['events_per_s']} events/s; p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms per event)"
+        f"({summary['events_per_s']} events/s; {summary['requests']} requests"
+        f"{' of up to ' + str(BATCH_EVENTS) + ' events' if batches else ', one event each'}: "
+        f"p50 {summary['p50_request_ms']} ms, p95 {summary['p95_request_ms']} ms)"
     )
     emit(
         f"resent {summary['resent']} (lost answers) in {resend_wall:.2f} s: "

@@ -43,15 +43,22 @@ Lower level, with ``ui`` alone::
 
 Stable widget ids (``app.root.get_screen(name).ids[...]``):
 
-- screen ``login``: ``username``, ``password``, ``login_button``, ``login_error``,
-  ``pending_label``, ``server_label``
+- screen ``login``: ``server`` (the address, remembered), ``username``, ``password``,
+  ``login_button``, ``login_error``, ``pending_label``, ``server_label``
 - screen ``jobs``: ``job_list`` (RecycleView; ``screen.rows()`` gives the row widgets
-  top-down, each with ``job_id``), ``day_label``, ``refresh_button``, ``logout_button``,
-  ``offline_notice``, ``technician_label``, ``empty_label``, ``pending_label``
-- screen ``job_detail``: ``back_button``, ``reference``, ``status``, ``summary``,
-  ``customer``, ``phone``, ``address``, ``problem``, ``equipment``, ``history``,
-  ``btn_on_my_way``, ``btn_arrived``, ``btn_done``, ``rejection_banner``,
-  ``rejection_text``, ``dismiss_rejection``, ``pending_label``
+  top-down, each with ``job_id`` and ``note``), ``day_label``, ``refresh_button``,
+  ``logout_button`` (its popup: ``logout_keep``, ``logout_discard``, ``logout_cancel``),
+  ``alert_banner``, ``offline_notice``, ``technician_label``, ``empty_label``, ``pending_label``
+- screen ``job_detail``: ``back_button``, ``reference``, ``status``, ``summary``, ``alert_banner``,
+  ``customer``, ``phone``, ``call_button``, ``address``, ``navigate_button``, ``window``,
+  ``access_notes``, ``problem``, ``equipment``, ``site_visits``, ``history`` (long texts: a
+  clipped widget with ``ids.clipped`` / ``more``), ``btn_on_my_way``, ``btn_arrived``,
+  ``btn_done``, ``btn_could_not_complete`` ("done" and "could not complete" open the finish
+  screen), ``rejection_banner``, ``rejection_text``, ``dismiss_rejection``, ``pending_label``
+- screen ``finish``: ``resolution``, ``add_part_button`` (``screen.part_rows()``, each with
+  ``name``, ``quantity``, ``remove_button``), ``add_photo_button`` (``screen.add_photo_path``),
+  ``reason_no_access``, ``reason_needs_parts``, ``reason_customer_refused``, ``note``,
+  ``form_error``, ``submit_button``, ``back_button``
 
 App state a test can read: ``app.session`` (logged_in, error), ``app.board`` (jobs, offline,
 updated_at), ``app.sync`` (pending_count, last_error, idle), ``app.outbox`` (sqlite rows).
@@ -306,7 +313,8 @@ class TechnicianDriver:
         return bottom + row.height / 2 <= centre <= bottom + view.height - row.height / 2
 
     def tap_action(self, action: str) -> None:
-        """Tap "On my way" / "Arrived" / "Done" (action = on_my_way / arrived / done)."""
+        """Tap "On my way" / "Arrived" / "Done" / "Could not complete" (action = on_my_way /
+        arrived / done / could_not_complete; the last two open the finish screen)."""
         button = self.detail.ids[f"btn_{action}"]
         assert not button.disabled, f"{action!r} is disabled (allowed: {self.detail.allowed})"
         self.ui.tap(button)

@@ -119,6 +119,17 @@ class ApiClient:
             raise TransientError(_("Unexpected event response from the server."))
         return body
 
+    def send_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """``POST /api/mobile/events/batch`` with ``{"events": [...]}`` (each with ``"type"``:
+        "tap" or "location") -> ``{"results": [one per event, in order], "jobs": [Job]}``."""
+        body = self._request("POST", "/api/mobile/events/batch", {"events": events})
+        results, jobs = body.get("results"), body.get("jobs")
+        if not isinstance(results, list) or len(results) != len(events) or not isinstance(jobs, list):
+            raise TransientError(_("Unexpected event response from the server."))
+        if any(not isinstance(r, dict) or not isinstance(r.get("status"), int) for r in results):
+            raise TransientError(_("Unexpected event response from the server."))
+        return body
+
     def send_location(self, report: dict[str, Any]) -> dict[str, Any]:
         """``POST /api/mobile/location`` -> ``{"duplicate": bool, "accepted": bool}``."""
         return self._request("POST", "/api/mobile/location", report)
@@ -174,7 +185,7 @@ class ApiClient:
         sent = {"Accept": "application/json", "Accept-Language": accept_language(), **(headers or {})}
         data = None
         if payload is not None:
-            data = json.dumps(payload).encode("utf-8")
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")  # Chinese in 3 bytes, not 6
             sent["Content-Type"] = "application/json"
         elif raw is not None:
             data = raw

@@ -25,6 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mobile.i18n import _
+
+# A batch request (``/api/mobile/events/batch``): at most this many events, and about this many
+# bytes of JSON (the server takes request bodies up to 256 KB).
+BATCH_EVENTS = 50
+BATCH_BYTES = 192 * 1024
+
 PENDING = "pending"
 REJECTED = "rejected"
 TAP = "tap"
@@ -201,6 +208,23 @@ class Outbox:
         ).fetchone()
         return _event(row) if row else None
 
+    def next_pending_batch(self, *, max_events: int, max_bytes: int) -> list[OutboxEvent]:
+        """The oldest waiting events, in order, as many as fit one batch request: at most
+        ``max_events``, and their JSON bodies together at most ``max_bytes`` (the first one
+        always, whatever its size)."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?", (PENDING, max_events)
+        ).fetchall()
+        batch: list[OutboxEvent] = []
+        size = 0
+        for row in rows:
+            event = _event(row)
+            size += len(json.dumps(event.payload(), ensure_ascii=False).encode("utf-8")) + 20
+            if batch and size > max_bytes:
+                break
+            batch.append(event)
+        return batch
+
     def pending(self) -> list[OutboxEvent]:
         return self._select("WHERE state = ? ORDER BY id", (PENDING,))
 
@@ -244,6 +268,25 @@ class Outbox:
         """The server accepted it (or already had it): drop the row."""
         with self._db:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (event_id,))
+
+    def settle(self, event: OutboxEvent, *, status: int, message: str = "") -> str | None:
+        """Record the server's final answer to ``event`` (200, or a refusal's status and message).
+
+        Accepted: the row goes. Refused: a tap is kept as rejected with a message for the
+        technician, who sees it until acknowledged (returned); a refused position is not the
+        technician's problem and is dismissed at once (None)."""
+        if status == 200:
+            self.mark_sent(event.id)
+            return None
+        if status == 404 and event.kind == TAP:
+            # The server answers a job that is no longer this technician's like a missing one.
+            message = _("This job is no longer assigned to you (reassigned or withdrawn by the office).")
+        message = message or _("Refused by the server (HTTP {status}).").format(status=status)
+        self.mark_rejected(event.id, message)
+        if event.kind == LOCATION:
+            self.dismiss(event.id)
+            return None
+        return message
 
     def mark_rejected(self, event_id: int, message: str) -> None:
         with self._db:

@@ -130,6 +130,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any] | None
+    raw: bytes = b""  # the body's bytes as sent
 
 
 @dataclass
@@ -239,7 +240,7 @@ class StubServer:
         """Returns (status, body, extra headers); body None means: drop the connection,
         no answer (or, with 304/204, no body)."""
         with self.lock:
-            self.requests.append(Received(method, path, headers, body if isinstance(body, dict) else None))
+            self.requests.append(Received(method, path, headers, body if isinstance(body, dict) else None, raw))
         if (method, path) == ("POST", "/api/auth/token"):
             if body and body.get("username") == USERNAME and body.get("password") == PASSWORD:
                 self.revoked.discard(TOKEN)

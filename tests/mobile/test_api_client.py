@@ -49,6 +49,26 @@ def test_no_token_is_an_auth_error_without_a_request(stub):
     assert stub.requests == []
 
 
+def test_json_goes_as_utf8_not_escapes(stub):
+    """Chinese text in 3 bytes a character, not 6-byte \\u escapes: a batch of finish forms stays
+    under the server's body limit, and a day's sync costs half the data."""
+    client = ApiClient(stub.url, token=TOKEN)
+    client.send_event(
+        {
+            "client_event_id": "utf8",
+            "work_order_id": 101,
+            "action": "on_my_way",
+            "device_time": "2026-11-22T09:00:00+00:00",
+            "note": "门禁密码 1234",
+        }
+    )
+    [sent] = stub.requests_to("/api/mobile/events")
+    assert "门禁密码".encode() in sent.raw
+    assert b"\\u" not in sent.raw
+    assert sent.body is not None
+    assert sent.body["note"] == "门禁密码 1234"
+
+
 def test_send_event_and_duplicate(stub):
     client = ApiClient(stub.url, token=TOKEN)
     first = client.send_event(EVENT)

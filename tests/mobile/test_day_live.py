@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from mobile.services import outbox as outbox_module
 from mobile.services.location import FixedLocation
-from mobile.services.outbox import LOCATION, TAP
+from mobile.services.outbox import BATCH_EVENTS, LOCATION, TAP
 from mobile.services.photos import DONE
 from notifications.models import SmsMessage
 from server.accounts.models import Role
@@ -141,10 +141,15 @@ def test_a_day_offline_reaches_the_server_once_in_order_with_the_phones_times(
     assert phone.app.sync.photo_count == 1
     ui.screenshot("mobile-day-offline")
 
+    batches: list[int] = []
+    send_batch = phone.app.api.send_batch
+    phone.app.api.send_batch = lambda events: (batches.append(len(events)), send_batch(events))[1]
     relay.online = True
     phone.app.sync.sync_now()
     phone.wait_synced(timeout=60)
     ui.wait_until(lambda: phone.app.sync.photo_count == 0, timeout=60, what="the photo uploaded")
+    # The backlog went in batches: one round trip per 50 events, not one per event.
+    assert batches == [min(BATCH_EVENTS, len(queued) - i) for i in range(0, len(queued), BATCH_EVENTS)]
     assert [p.state for p in phone.app.photos.all()] == [DONE]
 
     # Every tap once, in the phone's order, with the phone's own times.
