@@ -18,6 +18,7 @@ from server.common.models import AuditAction, AuditEntry
 from server.crm.services.privacy import PURGED, customer_data_export, customer_erase, retention_purge
 from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallRecord
+from server.technicians.models import TechnicianLocation
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 from tests import factories
 
@@ -209,7 +210,24 @@ def test_the_retention_task_runs_the_service(settings):
     CallRecord.objects.update(created_at=timezone.now() - dt.timedelta(days=31))
     from server.crm.tasks import retention_purge as task
 
-    assert task.apply().get() == {"call_payloads": 1, "sms_bodies": 0}
+    assert task.apply().get() == {"call_payloads": 1, "sms_bodies": 0, "positions": 0}
+
+
+def test_retention_deletes_the_technicians_old_positions(settings):
+    settings.LOCATION_RETENTION_DAYS = 30
+    technician = factories.technician(name="张伟")
+    now = timezone.now()
+    for n, age in enumerate((31, 29, 0)):
+        TechnicianLocation.objects.create(
+            technician=technician,
+            client_event_id=f"p{n}",
+            device_time=now - dt.timedelta(days=age),
+            latitude=31.2,
+            longitude=121.4,
+        )
+    assert retention_purge(now=now).positions == 1
+    assert sorted(TechnicianLocation.objects.values_list("client_event_id", flat=True)) == ["p1", "p2"]
+    assert retention_purge(now=now).positions == 0
 
 
 def test_erasing_clears_the_customers_text_replies_and_retention_purges_old_ones(settings):

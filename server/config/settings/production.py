@@ -222,7 +222,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "server.crm.tasks.reminders_daily",
         "schedule": crontab(hour=env_int("REMINDERS_LOCAL_HOUR", 10), minute=0),
     },
-    # Raw call payloads and SMS bodies older than RETENTION_DAYS are purged nightly.
+    # Raw call payloads and SMS bodies older than RETENTION_DAYS, positions older than
+    # LOCATION_RETENTION_DAYS, are purged nightly.
     "crm-retention": {"task": "server.crm.tasks.retention_purge", "schedule": crontab(hour=3, minute=30)},
     # Tomorrow's booked visits are reminded the evening before (SMS_DAY_BEFORE_HOUR, local time).
     "visit-reminders": {
@@ -235,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- The customer record (server.crm) -----------------------------------------------------------
 RETENTION_DAYS = env_int("RETENTION_DAYS", 365)
+# The technicians' reported positions are deleted after this many days (nightly, with the above).
+LOCATION_RETENTION_DAYS = env_int("LOCATION_RETENTION_DAYS", 30)
 # Customers with no order for this many months are listed for a follow-up call.
 DORMANT_MONTHS = env_int("DORMANT_MONTHS", 12)
 

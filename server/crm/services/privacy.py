@@ -24,6 +24,7 @@ from server.common.exceptions import ValidationFailed
 from server.common.models import AuditAction
 from server.customers.models import Customer, Equipment, Site
 from server.intake.models import CallRecord
+from server.technicians.models import TechnicianLocation
 from server.workorders.models import WorkOrder, WorkOrderEvent
 
 ERASED = "(erased)"
@@ -220,13 +221,19 @@ def customer_erase(*, customer: Customer, user: User, reason: str) -> Customer:
 class PurgeResult:
     call_payloads: int
     sms_bodies: int
+    positions: int = 0
 
 
 def retention_purge(*, now: dt.datetime) -> PurgeResult:
-    """Purge raw call payloads and SMS bodies older than ``settings.RETENTION_DAYS``.
+    """Purge raw call payloads and SMS bodies older than ``settings.RETENTION_DAYS``, and the
+    positions the technicians' phones reported older than ``settings.LOCATION_RETENTION_DAYS``
+    (where a person drove is theirs; the ETA needed it for minutes, disputes for days).
 
     Idempotent: rows already purged are not counted again. SMS still waiting to be sent are left.
     """
+    positions = TechnicianLocation.objects.filter(
+        device_time__lt=now - dt.timedelta(days=settings.LOCATION_RETENTION_DAYS)
+    ).delete()[0]
     cutoff = now - dt.timedelta(days=settings.RETENTION_DAYS)
     with transaction.atomic():
         calls = CallRecord.objects.filter(created_at__lt=cutoff).exclude(payload={}).update(payload={})
@@ -239,4 +246,4 @@ def retention_purge(*, now: dt.datetime) -> PurgeResult:
         messages += (
             InboundSms.objects.filter(received_at__lt=cutoff).exclude(body__in=[PURGED, ERASED]).update(body=PURGED)
         )
-    return PurgeResult(call_payloads=calls, sms_bodies=messages)
+    return PurgeResult(call_payloads=calls, sms_bodies=messages, positions=positions)
