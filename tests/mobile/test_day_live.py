@@ -31,6 +31,7 @@ from server.scheduling import changes
 from server.technicians.models import TechnicianLocation
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent, WorkOrderPhoto
 from tests import factories
+from tests.mobile.glyphs import screenshot_has_content
 from tests.netswitch import Relay
 from tests.server.test_promises import dispatched
 
@@ -108,7 +109,7 @@ def _drive(phone, ui, reports: int) -> None:
 
 
 def test_a_day_offline_reaches_the_server_once_in_order_with_the_phones_times(
-    day, relay, morning_clock, technician_app, ui, tmp_path
+    day, relay, morning_clock, technician_app, ui, tmp_path, artifact
 ):
     phone = technician_app(relay.url, location=FixedLocation(*PHONE_AT), location_every_s=0.15, poll_first_s=0.5)
     phone.login("zhang", PASSWORD)
@@ -139,7 +140,7 @@ def test_a_day_offline_reaches_the_server_once_in_order_with_the_phones_times(
     assert len(positions) >= 6
     assert phone.app.sync.pending_count == len(queued)
     assert phone.app.sync.photo_count == 1
-    ui.screenshot("mobile-day-offline")
+    assert screenshot_has_content(artifact("day-offline"))
 
     batches: list[int] = []
     send_batch = phone.app.api.send_batch
@@ -178,10 +179,12 @@ def test_a_day_offline_reaches_the_server_once_in_order_with_the_phones_times(
     assert all(count == 1 for count in kinds.values()), kinds
     assert {kind for _, kind in kinds} == {"booked", "completed"}
     assert len(kinds) == 6
-    ui.screenshot("mobile-day-synced")
+    assert screenshot_has_content(artifact("day-synced"))
 
 
-def test_a_job_reassigned_while_offline_refuses_its_taps_visibly_and_loses_no_other(day, relay, technician_app, ui):
+def test_a_job_reassigned_while_offline_refuses_its_taps_visibly_and_loses_no_other(
+    day, relay, technician_app, ui, artifact
+):
     li = factories.technician(name="李强", username="li", password=PASSWORD, lat=31.30, lon=121.60)
     phone = technician_app(relay.url, location=FixedLocation(*PHONE_AT), location_every_s=0, poll_first_s=0.5)
     phone.login("zhang", PASSWORD)
@@ -229,7 +232,7 @@ def test_a_job_reassigned_while_offline_refuses_its_taps_visibly_and_loses_no_ot
     phone.open_job(job_id=second)
     assert "no longer assigned to you" in phone.detail.rejection
     assert list(phone.detail.allowed) == []
-    ui.screenshot("mobile-day-reassigned")
+    assert screenshot_has_content(artifact("day-reassigned"))
     ui.tap(phone.detail.ids.dismiss_rejection)
     ui.frames(2)
     assert phone.app.board.job(second) is None
