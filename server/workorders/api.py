@@ -222,10 +222,8 @@ def work_order_technician_event(request: ApiRequest, payload: DeviceEventIn) -> 
     """A tap from the phone, applied once per ``client_event_id`` at its ``device_time``.
     ``resolution`` and ``parts`` go with "done" only (422 otherwise)."""
     technician = technician_for_user(user=request.auth)
-    # Another technician's order answers 404 like a missing one (the service checks again under its lock).
-    selectors.work_order_check_tap(
-        user=request.auth, work_order_id=payload.work_order_id, client_event_id=payload.client_event_id
-    )
+    # Another technician's order (or event id) answers 404 like a missing one: the service checks,
+    # under its lock and before anything about the order is said, for this endpoint and the batch.
     work_order, duplicate = services.work_order_technician_event(
         technician=technician,
         client_event_id=payload.client_event_id,

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from server.accounts.roles import is_staff_member
 from server.common.exceptions import NotFound, PermissionDenied
@@ -62,7 +63,7 @@ def work_order_get_for_user(*, user: User, work_order_id: int) -> WorkOrder:
         return work_order
     if work_order is not None and is_staff_member(user):
         return work_order
-    raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
+    raise NotFound(_missing(work_order_id), extra={"work_order_id": work_order_id})
 
 
 def work_order_get_for_tap(*, user: User, work_order_id: int, client_event_id: str) -> WorkOrder:
@@ -88,7 +89,7 @@ def work_order_check_tap(*, user: User, work_order_id: int, client_event_id: str
     if not WorkOrder.objects.filter(mine, pk=work_order_id).exists() and not (
         is_staff_member(user) and WorkOrder.objects.filter(pk=work_order_id).exists()
     ):
-        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
+        raise NotFound(_missing(work_order_id), extra={"work_order_id": work_order_id})
 
 
 def work_order_list(
@@ -126,3 +127,7 @@ def site_history(*, work_order: WorkOrder, limit: int = SITE_HISTORY_LIMIT) -> l
 def work_order_photos(*, work_order: WorkOrder) -> list[WorkOrderPhoto]:
     """The order's photos from the technician's phone, oldest first (prefetched for a day's list)."""
     return list(work_order.photos.all())
+
+
+def _missing(work_order_id: int) -> str:
+    return _("Work order %(id)s does not exist") % {"id": work_order_id}

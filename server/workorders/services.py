@@ -13,6 +13,7 @@ from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dispatch.model import Location
 from notifications import messages as sms_messages
@@ -22,6 +23,7 @@ from server.common.travel import travel_approximate, travel_minutes
 from server.customers.models import Customer, Equipment, Site
 from server.technicians.models import Skill, Technician, TechnicianLocation
 from server.workorders import state_machine
+from server.workorders.event_text import STATUS_WORDS
 from server.workorders.links import tracking_link
 from server.workorders.models import (
     EventKind,
@@ -170,6 +172,13 @@ def _set_status(work_order: WorkOrder, to_status: Status) -> Status:
     return from_status
 
 
+def _not_found(work_order_id: int) -> NotFound:
+    """A missing order, or one that is not the technician's: both answer alike (ids stay secret)."""
+    return NotFound(
+        gettext("Work order %(id)s does not exist") % {"id": work_order_id}, extra={"work_order_id": work_order_id}
+    )
+
+
 def _lock(work_order_id: int) -> WorkOrder:
     try:
         return (
@@ -178,7 +187,7 @@ def _lock(work_order_id: int) -> WorkOrder:
             .get(pk=work_order_id)
         )
     except WorkOrder.DoesNotExist as exc:
-        raise NotFound(f"Work order {work_order_id} does not exist") from exc
+        raise NotFound(gettext("Work order %(id)s does not exist") % {"id": work_order_id}) from exc
 
 
 # Lock order, everywhere: technician rows first (ascending id), then work-order rows. Placing an
@@ -273,8 +282,15 @@ def work_order_transition(
         )
         if busy is not None:
             raise JobInProgress(
-                f"{work_order.technician} is already '{Status(busy.status).label}' for "
-                f"{busy.reference}; finish it or report it could not be completed first",
+                gettext(
+                    "%(technician)s is already '%(status)s' for %(reference)s; finish it or report it "
+                    "could not be completed first"
+                )
+                % {
+                    "technician": work_order.technician,
+                    "status": STATUS_WORDS[busy.status],
+                    "reference": busy.reference,
+                },
                 extra={"work_order_id": work_order.pk, "in_progress": busy.pk},
             )
     from_status = _set_status(work_order, to_status)
@@ -1103,20 +1119,28 @@ def _check_finish(action: str, resolution: str, parts: list[dict[str, Any]]) -> 
     """The resolution and parts of a "done" tap, checked; refused on any other action."""
     if (resolution or parts) and action != "done":
         raise ValidationFailed(
-            f"A resolution and parts go with 'done', not with '{action}'",
+            gettext("A resolution and parts go with 'done', not with '%(action)s'") % {"action": action},
             extra={"action": action},
         )
     if len(resolution) > RESOLUTION_MAX_LENGTH:
-        raise ValidationFailed(f"The resolution is longer than {RESOLUTION_MAX_LENGTH} characters")
+        raise ValidationFailed(
+            gettext("The resolution is longer than %(max)s characters") % {"max": RESOLUTION_MAX_LENGTH}
+        )
     if len(parts) > PARTS_MAX:
-        raise ValidationFailed(f"At most {PARTS_MAX} parts per job", extra={"parts": len(parts)})
+        raise ValidationFailed(
+            gettext("At most %(max)s parts per job") % {"max": PARTS_MAX}, extra={"parts": len(parts)}
+        )
     checked = []
     for part in parts:
         name, quantity = str(part.get("name", "")).strip(), part.get("quantity")
         if not name or len(name) > PART_NAME_MAX_LENGTH:
-            raise ValidationFailed(f"A part needs a name of 1 to {PART_NAME_MAX_LENGTH} characters")
+            raise ValidationFailed(
+                gettext("A part needs a name of 1 to %(max)s characters") % {"max": PART_NAME_MAX_LENGTH}
+            )
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= PART_QUANTITY_MAX:
-            raise ValidationFailed(f"A part's quantity must be 1 to {PART_QUANTITY_MAX}", extra={"part": name})
+            raise ValidationFailed(
+                gettext("A part's quantity must be 1 to %(max)s") % {"max": PART_QUANTITY_MAX}, extra={"part": name}
+            )
         checked.append({"name": name, "quantity": quantity})
     return checked
 
@@ -1140,7 +1164,9 @@ def work_order_technician_event(
     """Apply a tap from the technician's phone. Returns (work order, was it a repeat).
 
     The technician's row is locked first, so taps from one phone apply one at a time and a
-    repeat sent while the first is still being applied is answered "duplicate", never 409.
+    repeat sent while the first is still being applied is answered "duplicate", never 409. Only
+    the technician's own earlier tap is a repeat; an order that is not theirs, or an event id
+    another technician used, answers like a missing order (404) before anything else about it.
     A device time more than ``DEVICE_TIME_AHEAD`` in the future, or older than this order's
     previous tap, is refused with a message (the phone keeps the tap and shows it).
 
@@ -1153,30 +1179,43 @@ def work_order_technician_event(
     """
     if action not in state_machine.TECHNICIAN_ACTIONS:
         raise ValidationFailed(
-            f"Unknown action '{action}'",
+            gettext("Unknown action '%(action)s'") % {"action": action},
             extra={"allowed": sorted(state_machine.TECHNICIAN_ACTIONS)},
         )
     resolution = resolution.strip()
     checked_parts = _check_finish(action, resolution, parts or [])
     if not client_event_id or len(client_event_id) > 64:
-        raise ValidationFailed("client_event_id must be 1 to 64 characters")
+        raise ValidationFailed(gettext("client_event_id must be 1 to 64 characters"))
     if timezone.is_naive(device_time):
-        raise ValidationFailed("device_time must include a UTC offset")
+        raise ValidationFailed(gettext("device_time must include a UTC offset"))
     # As locked: its last known position is the one to compare a tap's with.
     technician = technicians_lock([technician.pk])[technician.pk]
     previous = WorkOrderEvent.objects.filter(client_event_id=client_event_id).select_related("work_order").first()
     if previous is not None:
+        if previous.actor_id != technician.user_id:
+            # Another technician's tap: answered like their order (404), never as this one's repeat.
+            raise _not_found(work_order_id)
         if previous.work_order_id != work_order_id or previous.data.get("action") != action:
             raise ValidationFailed(
-                f"Event id {client_event_id} was already used for another tap",
+                gettext("Event id %(id)s was already used for another tap") % {"id": client_event_id},
                 extra={"work_order_id": previous.work_order_id, "action": previous.data.get("action")},
             )
         return previous.work_order, True
+    # Before anything about the order is said (its taps' times): not theirs answers like missing.
+    try:
+        work_order = _lock(work_order_id)
+    except NotFound:
+        work_order = None
+    if work_order is None or work_order.technician_id != technician.pk:
+        raise _not_found(work_order_id)
     now = timezone.now()
     if device_time > now + DEVICE_TIME_AHEAD:
         raise ValidationFailed(
-            f"The phone's clock is {int((device_time - now).total_seconds() // 60)} minutes ahead of "
-            "the server; set the phone to the network time and tap again",
+            gettext(
+                "The phone's clock is %(minutes)s minutes ahead of the server; set the phone to the "
+                "network time and tap again"
+            )
+            % {"minutes": int((device_time - now).total_seconds() // 60)},
             extra={"device_time": device_time.isoformat(), "server_time": now.isoformat()},
         )
     last_tap = (
@@ -1187,20 +1226,22 @@ def work_order_technician_event(
     )
     if last_tap is not None and device_time < last_tap:
         raise ValidationFailed(
-            f"This tap ({timezone.localtime(device_time):%H:%M:%S}) is older than the order's previous "
-            f"tap ({timezone.localtime(last_tap):%H:%M:%S}); the phone's clock went backwards",
+            gettext(
+                "This tap (%(tap)s) is older than the order's previous tap (%(previous)s); the phone's "
+                "clock went backwards"
+            )
+            % {
+                "tap": f"{timezone.localtime(device_time):%H:%M:%S}",
+                "previous": f"{timezone.localtime(last_tap):%H:%M:%S}",
+            },
             extra={"device_time": device_time.isoformat(), "previous": last_tap.isoformat()},
         )
     target = state_machine.TECHNICIAN_ACTIONS[action]
     if target == Status.ON_HOLD and reason not in COULD_NOT_COMPLETE_REASONS:
         raise ValidationFailed(
-            "Say why the job could not be completed",
+            gettext("Say why the job could not be completed"),
             extra={"allowed": sorted(COULD_NOT_COMPLETE_REASONS)},
         )
-    work_order = _lock(work_order_id)
-    if work_order.technician_id != technician.pk:
-        # Reassigned since the API's check: answered like any order that is not yours (404).
-        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
     if latitude is not None and longitude is not None:
         _position_update(technician, latitude=latitude, longitude=longitude, at=device_time, now=now)
         work_order.technician = technician  # the same row, with the position just written
@@ -1271,7 +1312,7 @@ def technician_report_location(
     """Record where the phone is and, with ``check_eta``, recheck the current visit's ETA
     (a tap checks it after its own change instead)."""
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise ValidationFailed("Location out of range", extra={"latitude": latitude, "longitude": longitude})
+        raise ValidationFailed(gettext("Location out of range"), extra={"latitude": latitude, "longitude": longitude})
     technician.last_latitude = latitude
     technician.last_longitude = longitude
     technician.last_located_at = at
@@ -1326,18 +1367,20 @@ def technician_location_report(
     Locks the technician's row: one phone's reports apply one at a time.
     """
     if not client_event_id or len(client_event_id) > 64:
-        raise ValidationFailed("client_event_id must be 1 to 64 characters")
+        raise ValidationFailed(gettext("client_event_id must be 1 to 64 characters"))
     if timezone.is_naive(device_time):
-        raise ValidationFailed("device_time must include a UTC offset")
+        raise ValidationFailed(gettext("device_time must include a UTC offset"))
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise ValidationFailed("Location out of range", extra={"latitude": latitude, "longitude": longitude})
+        raise ValidationFailed(gettext("Location out of range"), extra={"latitude": latitude, "longitude": longitude})
     if accuracy_m is not None and accuracy_m < 0:
-        raise ValidationFailed("accuracy_m must not be negative")
+        raise ValidationFailed(gettext("accuracy_m must not be negative"))
     technician = technicians_lock([technician.pk])[technician.pk]
     previous = TechnicianLocation.objects.filter(client_event_id=client_event_id).first()
     if previous is not None:
-        if previous.technician_id != technician.pk:
-            raise ValidationFailed(f"Event id {client_event_id} was already used for another report")
+        if previous.technician_id != technician.pk:  # never another technician's "duplicate"
+            raise ValidationFailed(
+                gettext("Event id %(id)s was already used for another report") % {"id": client_event_id}
+            )
         return LocationReport(duplicate=True, accepted=previous.accepted, reason="")
     now = timezone.now()
     why_not = _position_update(technician, latitude=latitude, longitude=longitude, at=device_time, now=now)
@@ -1384,7 +1427,9 @@ def technician_events_apply(*, technician: Technician, events: list[dict[str, An
     (a running-late text is judged from where the technician is now, not from each step).
     """
     if len(events) > EVENT_BATCH_MAX:
-        raise ValidationFailed(f"At most {EVENT_BATCH_MAX} events in one request", extra={"max": EVENT_BATCH_MAX})
+        raise ValidationFailed(
+            gettext("At most %(max)s events in one request") % {"max": EVENT_BATCH_MAX}, extra={"max": EVENT_BATCH_MAX}
+        )
     outcomes: list[BatchOutcome] = []
     fresh = False
     now = timezone.now()
@@ -1593,11 +1638,14 @@ def work_order_photo_start(
     """
     if content_type not in PHOTO_CONTENT_TYPES:
         raise ValidationFailed(
-            f"Photos must be one of {', '.join(sorted(PHOTO_CONTENT_TYPES))}",
+            gettext("Photos must be one of %(types)s") % {"types": ", ".join(sorted(PHOTO_CONTENT_TYPES))},
             extra={"content_type": content_type},
         )
     if not 1 <= size <= PHOTO_MAX_BYTES:
-        raise ValidationFailed(f"A photo must be 1 byte to {PHOTO_MAX_BYTES // (1024 * 1024)} MB", extra={"size": size})
+        raise ValidationFailed(
+            gettext("A photo must be 1 byte to %(max)s MB") % {"max": PHOTO_MAX_BYTES // (1024 * 1024)},
+            extra={"size": size},
+        )
     sha256 = sha256.lower()
     details = {
         "work_order_id": work_order_id,
@@ -1614,12 +1662,12 @@ def work_order_photo_start(
         )
         if not same:
             raise PhotoConflict(
-                f"Photo id {client_photo_id} was already used for another photo",
+                gettext("Photo id %(id)s was already used for another photo") % {"id": client_photo_id},
                 extra={"client_photo_id": client_photo_id},
             )
         return existing
     if not WorkOrder.objects.filter(pk=work_order_id, technician_id=technician.pk).exists():
-        raise NotFound(f"Work order {work_order_id} does not exist", extra={"work_order_id": work_order_id})
+        raise _not_found(work_order_id)
     return WorkOrderPhoto.objects.create(technician=technician, client_photo_id=client_photo_id, **details)
 
 
@@ -1645,7 +1693,7 @@ def work_order_photo_chunk(*, technician: Technician, client_photo_id: str, offs
             return photo
     # Refused after the transaction: the discarded bytes stay discarded.
     raise PhotoChecksumMismatch(
-        "The photo's checksum does not match its bytes; send it again from the start",
+        gettext("The photo's checksum does not match its bytes; send it again from the start"),
         extra={"client_photo_id": client_photo_id, "received": 0},
     )
 
@@ -1657,17 +1705,20 @@ def _photo_chunk_add(*, technician: Technician, client_photo_id: str, offset: in
         .first()
     )
     if photo is None:
-        raise NotFound(f"Photo {client_photo_id} does not exist", extra={"client_photo_id": client_photo_id})
+        raise NotFound(
+            gettext("Photo %(id)s does not exist") % {"id": client_photo_id}, extra={"client_photo_id": client_photo_id}
+        )
     if photo.complete and offset == photo.size and not data:
         return photo
     if offset != photo.received:
         raise PhotoConflict(
-            f"Expected the bytes from {photo.received}, got them from {offset}",
+            gettext("Expected the bytes from %(received)s, got them from %(offset)s")
+            % {"received": photo.received, "offset": offset},
             extra={"client_photo_id": client_photo_id, "received": photo.received},
         )
     if photo.received + len(data) > photo.size:
         raise ValidationFailed(
-            f"The chunk goes past the photo's size ({photo.size} bytes)",
+            gettext("The chunk goes past the photo's size (%(size)s bytes)") % {"size": photo.size},
             extra={"client_photo_id": client_photo_id, "received": photo.received, "size": photo.size},
         )
     if data:

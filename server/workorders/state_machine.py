@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from server.common.exceptions import Conflict
+from server.workorders.event_text import STATUS_WORDS
 from server.workorders.models import Status
 
 S = Status
@@ -33,12 +36,15 @@ NEEDS_TECHNICIAN = frozenset({S.SCHEDULED, S.EN_ROUTE, S.ON_SITE, S.COMPLETED})
 
 
 class InvalidTransition(Conflict):
+    """Refused by the table; the message is in the active language (the phone shows it as is)."""
+
     code = "invalid_transition"
 
     def __init__(self, current: Status | str, target: Status | str) -> None:
         current, target = Status(current), Status(target)
         super().__init__(
-            f"A work order that is '{current.label}' cannot become '{target.label}'",
+            gettext("A work order that is '%(current)s' cannot become '%(target)s'")
+            % {"current": STATUS_WORDS[current], "target": STATUS_WORDS[target]},
             extra={"from": current.value, "to": target.value, "allowed": sorted(TRANSITIONS[current])},
         )
 

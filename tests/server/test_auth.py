@@ -204,11 +204,13 @@ def test_a_deactivated_technician_can_no_longer_read_their_orders(client, zhang,
 def test_another_technicians_order_answers_like_a_missing_one(client, zhang, order, url):
     factories.technician(name="李强", username="li")
     token = token_for(client, "li")
-    theirs = client.get(url.format(id=order.pk), **bearer(token))
-    missing = client.get(url.format(id=order.pk + 1000), **bearer(token))
+    theirs = client.get(url.format(id=order.pk), **bearer(token), HTTP_ACCEPT_LANGUAGE="en")
+    missing = client.get(url.format(id=order.pk + 1000), **bearer(token), HTTP_ACCEPT_LANGUAGE="en")
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json()["code"] == missing.json()["code"] == "not_found"
     assert theirs.json()["message"] == f"Work order {order.pk} does not exist"
+    chinese = client.get(url.format(id=order.pk), **bearer(token), HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert chinese.json()["message"] == f"工单 {order.pk} 不存在"
 
 
 # -- browser sessions keep CSRF ------------------------------------------------------------------------

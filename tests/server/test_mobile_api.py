@@ -54,7 +54,11 @@ def tap(client, token, order_id, action, *, event_id=None, lat=31.2400, lon=121.
         "longitude": lon,
     }
     return client.post(
-        "/api/mobile/events", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        "/api/mobile/events",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        HTTP_ACCEPT_LANGUAGE="en",  # the refusals' words (test_mobile_refusals.py has them in Chinese)
     )
 
 

@@ -255,7 +255,7 @@ def test_done_stores_the_resolution_and_parts_at_the_phones_time(client, crew):
     ],
 )
 def test_a_resolution_or_parts_with_another_action_is_refused(client, crew, extra, status):
-    app = App(client, "zhang")
+    app = App(client, "zhang", language="en")
     answer = app.tap(crew["order"].pk, "on_my_way", **extra)
     assert answer.status_code == status
     assert "'done'" in answer.json()["message"]

@@ -94,7 +94,7 @@ def test_a_batch_applies_taps_and_positions_in_order_once_each(client, crew):
 
 
 def test_a_refused_event_is_answered_and_the_rest_still_applied(client, crew):
-    app = App(client, "zhang")
+    app = App(client, "zhang", language="en")
     now = timezone.now()
     mine = crew["order"].pk
     theirs = assign(order_at(phone="+8613800139077"), crew["li"], now + dt.timedelta(hours=1)).pk

@@ -5,7 +5,7 @@ and changes made while they solve; ETAs from where the technician really is."""
 import datetime as dt
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dispatch.model import Location
 from notifications.gateways import memory
@@ -206,6 +206,7 @@ def test_the_on_my_way_eta_starts_at_the_job_just_finished_not_at_home():
     assert sms.data["eta_minutes"] == expected != from_home
 
 
+@translation.override("en")  # the refusal's English words
 def test_taps_with_a_clock_in_the_future_or_going_backwards_are_refused():
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
     order = dispatched(31.24, 121.48, phone="+8613800139401")
@@ -232,6 +233,7 @@ def test_taps_with_a_clock_in_the_future_or_going_backwards_are_refused():
     assert WorkOrder.objects.get(pk=order.pk).status == Status.EN_ROUTE
 
 
+@translation.override("en")  # the refusal's English words
 def test_could_not_complete_puts_the_order_on_hold_with_a_follow_up():
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
     order = dispatched(31.24, 121.48, phone="+8613800139501")
@@ -262,6 +264,7 @@ def test_could_not_complete_puts_the_order_on_hold_with_a_follow_up():
     ).exists()
 
 
+@translation.override("en")  # the refusal's English words
 def test_a_tap_on_an_order_reassigned_meanwhile_answers_like_a_missing_one():
     """The API checked the order was theirs; the service finds it reassigned under its lock."""
     zhang = factories.technician(name="张伟", lat=31.23, lon=121.47)
