@@ -55,6 +55,8 @@ class JobBoard(EventDispatcher):
         # have been answered before them, so they win over its (older) copy.
         self._newer: dict[int, dict[str, Any]] = {}
         self._closed = False
+        # Bumped by clear() (log out): a list answer for the previous session is dropped.
+        self._generation = 0
         self.poll = poll
         self._poll_event: Any = None
 
@@ -75,7 +77,12 @@ class JobBoard(EventDispatcher):
         self._newer = {}
         self.loading = True
         etag = self._etag if self._server_jobs else None
-        run_in_background(lambda: self._api.jobs_if_changed(etag), on_done=self._on_jobs, on_error=self._on_failed)
+        generation = self._generation
+        run_in_background(
+            lambda: self._api.jobs_if_changed(etag),
+            on_done=lambda result: self._on_jobs(result) if generation == self._generation else None,
+            on_error=lambda exc: self._on_failed(exc) if generation == self._generation else None,
+        )
 
     def apply_server_job(self, job: dict[str, Any]) -> None:
         """The server's answer to an event: it replaces our copy of that job."""
@@ -91,7 +98,13 @@ class JobBoard(EventDispatcher):
         open_taps = {e.work_order_id for e in [*pending, *rejected] if e.kind == TAP}
         # A withdrawn job leaves once its last tap is sent or its refusal acknowledged.
         self._server_jobs = [j for j in self._server_jobs if not j.get("_withdrawn") or j.get("id") in open_taps]
-        self.jobs = jobview.overlay(self._server_jobs, pending, rejected)
+        shown = list(self._server_jobs)
+        if self.loaded:
+            # Taps waiting or refused for a job this phone no longer has a copy of (logged in again,
+            # the cache gone): a card of their own, so they can be seen and acknowledged.
+            listed = {j.get("id") for j in shown}
+            shown += [_placeholder(job_id) for job_id in sorted(open_taps - listed)]
+        self.jobs = jobview.overlay(shown, pending, rejected)
 
     def dismiss_alert(self, job_id: int | None = None) -> None:
         """The technician has read the alert (of ``job_id``, or the oldest one)."""
@@ -103,6 +116,10 @@ class JobBoard(EventDispatcher):
             self.alerts = [a for a in self.alerts if a.job_id != job_id]
 
     def clear(self) -> None:
+        self._generation += 1
+        self._refreshing = False
+        self._newer = {}
+        self.loading = False
         self._server_jobs = []
         self._etag = None
         self._store.clear_jobs()
@@ -212,6 +229,21 @@ class JobBoard(EventDispatcher):
         self.loading = False
         self.loaded = True
         self.rebuild()
+
+
+def _placeholder(job_id: int) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "reference": _("Job #{id}").format(id=job_id),
+        "status": "",
+        "status_label": _("No longer yours"),
+        "customer_name": "",
+        "address": "",
+        "problem": "",
+        "history": [],
+        "allowed_actions": [],
+        "_withdrawn": True,
+    }
 
 
 def _stamp(moment: datetime) -> str:

@@ -1,8 +1,8 @@
 """What changed in the job list since the last look, and how often to look.
 
 ``diff_jobs(old, new)`` compares two job lists from the server and returns the alerts
-the technician must see: a new job, a job the office changed (time, window, address,
-problem, status) and a job withdrawn from the list. ``PollSchedule`` spaces the
+the technician must see: a new job, a job the office changed (its time by 15 minutes or more,
+window, address, problem, status) and a job withdrawn from the list. ``PollSchedule`` spaces the
 ``If-None-Match`` polls: short after a change, doubling while nothing changes, capped.
 
 Pure Python, no Kivy: tested on plain lists.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from mobile.i18n import _
@@ -22,7 +23,6 @@ WITHDRAWN = "withdrawn"
 
 # What the office changes that a technician has to notice.
 WATCHED_FIELDS = (
-    "planned_arrival",
     "promised_start",
     "promised_end",
     "address",
@@ -31,6 +31,20 @@ WATCHED_FIELDS = (
     "access_notes",
     "customer_phone",
 )
+
+
+# The planned arrival moves a little with every re-plan (another job ran over, one finished
+# early): only a move this large is news worth a buzz.
+ARRIVAL_SHIFT = timedelta(minutes=15)
+
+
+def _arrival_moved(before: Any, after: Any) -> bool:
+    if before == after:
+        return False
+    try:
+        return abs(datetime.fromisoformat(str(after)) - datetime.fromisoformat(str(before))) >= ARRIVAL_SHIFT
+    except (TypeError, ValueError):
+        return True  # set, cleared or unreadable: say so
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +77,8 @@ def diff_jobs(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> l
             alerts.append(Alert(NEW, job_id, reference))
             continue
         changed = tuple(f for f in WATCHED_FIELDS if previous.get(f) != job.get(f))
+        if _arrival_moved(previous.get("planned_arrival"), job.get("planned_arrival")):
+            changed = ("planned_arrival", *changed)
         if changed:
             alerts.append(Alert(CHANGED, job_id, reference, changed))
     for job_id, job in before.items():

@@ -19,6 +19,16 @@ def test_new_changed_and_withdrawn_jobs():
     assert [a.text for a in alerts] == ["Job WO-000003 changed", "New job WO-000004", "Job WO-000002 was withdrawn"]
 
 
+def test_a_re_plan_that_moves_the_arrival_a_little_is_no_alert():
+    old = [_job(1, planned_arrival="2026-11-23T08:00:00+00:00"), _job(2, planned_arrival="2026-11-23T09:00:00Z")]
+    new = [_job(1, planned_arrival="2026-11-23T08:14:00+00:00"), _job(2, planned_arrival="2026-11-23T09:15:00Z")]
+    [alert] = diff_jobs(old, new)
+    assert (alert.job_id, alert.fields) == (2, ("planned_arrival",))
+    assert diff_jobs([_job(3, planned_arrival=None)], [_job(3, planned_arrival="2026-11-23T09:00:00Z")])[0].fields == (
+        "planned_arrival",
+    )
+
+
 def test_no_alert_for_fields_the_technician_does_not_need():
     assert diff_jobs([_job(1, route_position=1)], [_job(1, route_position=2, history=[{"text": "x"}])]) == []
     assert diff_jobs([_job(1)], [_job(1, status="cancelled")])[0].fields == ("status",)
