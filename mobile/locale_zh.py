@@ -34,6 +34,7 @@ ZH: dict[str, str] = {
         "此工单已不再分配给您（已被改派或撤回）。"
     ),
     "No longer yours": "已改派",
+    "Job #{id}": "工单 #{id}",
     "Not a server address: {url}": "不是有效的服务器地址：{url}",
     "Server unreachable ({reason}).": "无法连接服务器（{reason}）。",
     # today
@@ -137,4 +138,13 @@ ZH: dict[str, str] = {
         "请检查配件“{name}”：数量 1 到 999，名称最多 120 个字符。"
     ),
     "A photo could not be read: {name}": "无法读取照片：{name}",
+    # changes of several technicians on one phone, failed photos
+    "{n} change(s) not synced yet, made by {name}: they wait for {name} to log in on this phone.": (
+        "{name} 有 {n} 项更改尚未同步：需等 {name} 在此手机上登录后发送。"
+    ),
+    "another technician": "另一位技师",
+    "{n} photo(s) failed": "{n} 张照片上传失败",
+    "Photo {name} was not uploaded: {reason}": "照片 {name} 未能上传：{reason}",
+    "Retry": "重试",
+    "Remove": "移除",
 }

@@ -68,7 +68,7 @@ from mobile.services.location import (
     NoLocation,
     SimulatedLocation,
 )
-from mobile.services.outbox import Outbox
+from mobile.services.outbox import Outbox, Owner
 from mobile.services.photos import PhotoQueue
 from mobile.services.store import DeviceStore
 from mobile.session import Session
@@ -113,7 +113,7 @@ class TechnicianApp(App):
 
     def build(self) -> ScreenManager:
         setup_fonts()
-        data_dir = self._data_dir or self.user_data_dir
+        data_dir = self.data_dir = self._data_dir or self.user_data_dir
         os.makedirs(data_dir, exist_ok=True)
         self.api = ApiClient(self.server_url, timeout=self._timeout_s)
         self.store = DeviceStore(data_dir)
@@ -158,6 +158,7 @@ class TechnicianApp(App):
 
             Window.softinput_mode = "below_target"  # keep the password field visible
         if self.session.restore():
+            self.sync.set_owner(self._owner())
             self.board.load_cache()
             self.root.current = "jobs"
             self.board.refresh()
@@ -191,20 +192,27 @@ class TechnicianApp(App):
 
     def log_out(self, *, discard: bool) -> None:
         """Revoke the token and clear the phone's copy of the day (jobs, drafts, sent
-        photos). Unsent events (and their photos) are kept for the next login unless the
-        technician confirmed ``discard``."""
-        self.session.logout()
-        if discard:
+        photos). Unsent events and unsent or failed photos (files too) are kept for this
+        technician's next login unless they confirmed ``discard``. Only this technician's:
+        what another technician left on the phone waits for them."""
+        if discard:  # while the owner is still set: these calls touch the current owner's rows
             self.outbox.discard_pending()
             self.outbox.clear_rejected()
-        self.photos.clear(keep_uploading=not discard)
+        self.photos.clear(discard=discard)
+        self.session.logout()
         self.store.clear_drafts()
         self.board.clear()
         self.sync.recount()
 
     # -- wiring ----------------------------------------------------------------------
 
+    def _owner(self) -> Owner:
+        """The owner of what this session queues: this technician on this server."""
+        session = self.session
+        return Owner(session.server_url, int(session.technician_id), session.technician_name)
+
     def _on_login(self, _session: Session) -> None:
+        self.sync.set_owner(self._owner())
         self.board.clear()
         self.root.current = "jobs"
         self.board.refresh()
@@ -216,6 +224,7 @@ class TechnicianApp(App):
         self.board.stop_polling()
         self.reporter.stop()
         self.board.clear()
+        self.sync.set_owner(None)  # nothing goes out until someone logs in
         self.root.current = "login"
 
     def _on_outbox_changed(self, _sync: SyncEngine) -> None:

@@ -6,7 +6,15 @@ one order they were queued. A backlog (two or more events waiting, e.g. after a 
 signal) goes in batches to ``/api/mobile/events/batch``: up to 50 events a request, each
 answered as if sent alone, so a day's sync is a few round trips instead of hundreds. A
 server without that endpoint (404/405) gets single events; a batch refused as a whole (4xx)
-sends its first event alone, which settles that event, then batching resumes.
+sends its first event alone, which settles that event, then batching resumes. A batch
+that fails with 5xx three times in a row (one event may be what breaks the server) goes
+out event by event, with the single path's back-off, up to its last event; then batching
+resumes. No network and timeouts keep retrying the batch as it is.
+
+Only the current owner's events and photos go (``set_owner``: the technician logged in on
+that server; rows from before owners were recorded go with anyone). With no owner set,
+nothing is sent. Another owner's unsent changes are counted apart (``others_waiting``) and
+wait for that technician's next login on this phone.
 
 Per event, by the server's answer:
 
@@ -31,14 +39,26 @@ from typing import Any
 from kivy.clock import Clock
 from kivy.event import EventDispatcher
 from kivy.logger import Logger
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from mobile.background import run_in_background
 from mobile.i18n import _
 from mobile.services.api_client import ApiClient, AuthError, RejectedError, TransientError
 from mobile.services.location import LocationProvider
-from mobile.services.outbox import BATCH_BYTES, BATCH_EVENTS, LOCATION, TAP, Outbox, OutboxEvent
+from mobile.services.outbox import (
+    BATCH_BYTES,
+    BATCH_EVENTS,
+    LOCATION,
+    TAP,
+    Outbox,
+    OutboxEvent,
+    Owner,
+    merge_waiting,
+)
 from mobile.services.photos import Photo, PhotoQueue, StepResult, upload_step
+
+# A batch that fails with 5xx this many times in a row is sent event by event.
+BATCH_SERVER_ERRORS = 3
 
 
 class Backoff:
@@ -61,6 +81,8 @@ class Backoff:
 class SyncEngine(EventDispatcher):
     pending_count = NumericProperty(0)  # events (taps and location reports) not sent yet
     photo_count = NumericProperty(0)  # photos not fully uploaded yet
+    failed_photo_count = NumericProperty(0)  # photos that gave up, until retried or removed
+    others_waiting = ListProperty([])  # [(name, n)]: unsent changes of other owners ('' no owner)
     rejected_count = NumericProperty(0)  # refused taps the technician hasn't acknowledged
     sending = BooleanProperty(False)
     last_error = StringProperty("")  # why the head event is still pending ('' if fine)
@@ -87,6 +109,8 @@ class SyncEngine(EventDispatcher):
         self._in_flight: OutboxEvent | list[OutboxEvent] | Photo | None = None
         self._batches = True  # the server takes /events/batch (until it says it does not)
         self._single_next = False  # the last batch was refused whole: send its head alone
+        self._single_through = 0  # send single events up to this outbox id (a batch the server chokes on)
+        self._batch_errors: tuple[int, int] = (0, 0)  # (head id, 5xx failures in a row of its batch)
         self._retry_event: Any = None
         self._paused = False
         self._closed = False
@@ -126,6 +150,37 @@ class SyncEngine(EventDispatcher):
         self._count()
         self._pump()
         return photo
+
+    @property
+    def owner(self) -> Owner | None:
+        return self._outbox.owner
+
+    def set_owner(self, owner: Owner | None) -> None:
+        """Whose events and photos are counted and sent from now on (the app calls it at
+        login and restore, and with None at log out: then nothing is sent)."""
+        self._outbox.owner = owner
+        if self._photos is not None:
+            self._photos.owner = owner
+        self._single_next = False
+        self._single_through = 0
+        self._batch_errors = (0, 0)
+        self._changed()
+
+    def retry_photo(self, photo_id: int) -> None:
+        """The technician asked to send a failed photo again (from the start)."""
+        if self._photos is not None:
+            self._photos.retry(photo_id)
+        self._changed()
+        self.sync_now()
+
+    def remove_photo(self, photo_id: int) -> None:
+        """The technician chose to drop a failed photo."""
+        if self._photos is not None:
+            self._photos.remove(photo_id)
+        self._changed()
+
+    def failed_photos(self, work_order_id: int) -> list[Photo]:
+        return self._photos.failed(work_order_id=work_order_id) if self._photos is not None else []
 
     def dismiss_rejections(self, work_order_id: int) -> None:
         for event in self._outbox.rejected(work_order_id=work_order_id):
@@ -180,13 +235,16 @@ class SyncEngine(EventDispatcher):
         self.retry_in = 0
         if self._closed or self._paused or self._in_flight is not None or not self._api.token:
             return
-        if self._batches and not self._single_next:
+        if self._outbox.owner is None:
+            return  # nobody logged in: nothing may go out under someone else's name
+        event = self._outbox.next_pending()
+        singles = self._single_next or (event is not None and event.id <= self._single_through)
+        if self._batches and not singles:
             batch = self._outbox.next_pending_batch(max_events=BATCH_EVENTS, max_bytes=BATCH_BYTES)
             if len(batch) > 1:
                 self._send_batch(batch)
                 return
         self._single_next = False
-        event = self._outbox.next_pending()
         if event is None:
             self._pump_photo()
             return
@@ -222,6 +280,7 @@ class SyncEngine(EventDispatcher):
             if message is not None:
                 self.dispatch("on_rejected", event, message)
         self._backoff.reset()
+        self._batch_errors = (0, 0)
         self.last_error = ""
         if refused:
             self._changed()
@@ -243,8 +302,18 @@ class SyncEngine(EventDispatcher):
             else:
                 self._single_next = True  # refused whole: the head alone says which event is wrong
             self._pump()
-        else:  # no network, 5xx, 401: as for a single event (the head stays pending)
-            self._on_failed(batch[0], exc)
+            return
+        if isinstance(exc, TransientError) and (exc.status or 0) >= 500:
+            head, failures = self._batch_errors
+            failures = failures + 1 if head == batch[0].id else 1
+            self._batch_errors = (batch[0].id, failures)
+            if failures >= BATCH_SERVER_ERRORS:
+                # The server keeps choking on this batch, maybe on one event of it: send it
+                # event by event, so the events before that one are not held back.
+                self._batch_errors = (0, 0)
+                self._single_through = batch[-1].id
+        # no network, timeout, 5xx, 401: as for a single event (the head stays pending)
+        self._on_failed(batch[0], exc)
 
     def _on_sent(self, event: OutboxEvent, body: dict[str, Any]) -> None:
         self._in_flight = None
@@ -354,7 +423,21 @@ class SyncEngine(EventDispatcher):
     def _count(self) -> None:
         self.pending_count = self._outbox.pending_count()
         self.photo_count = self._photos.uploading_count() if self._photos is not None else 0
+        self.failed_photo_count = self._photos.failed_count() if self._photos is not None else 0
         self.rejected_count = len([e for e in self._outbox.rejected() if e.kind == TAP])
+        waiting = merge_waiting(
+            self._outbox.waiting_by_owner(), self._photos.waiting_by_owner() if self._photos is not None else {}
+        )
+        owner = self._outbox.owner
+        others = []
+        for key, (name, count) in waiting.items():
+            if owner is not None and key in (None, owner.key):
+                continue  # the current owner's (rows without an owner go with whoever is logged in)
+            if key is None:  # from before owners were recorded: goes with whoever logs in
+                others.append(("", count))
+            else:
+                others.append((name or _("another technician"), count))
+        self.others_waiting = sorted(others, key=lambda item: (item[0] != "", item[0]))
 
     def _changed(self) -> None:
         self._count()

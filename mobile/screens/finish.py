@@ -10,6 +10,7 @@ upload in the background after the event. Then the draft is dropped.
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 from kivy.clock import Clock
@@ -30,6 +31,11 @@ MAX_RESOLUTION = 4000
 MAX_NOTE = 1000
 MAX_PARTS = 50
 MAX_PART_NAME = 120
+
+
+def camera_file_name(job_id: int) -> str:
+    """A camera shot's file name, never the same twice (``job7-3f2a...e9.jpg``)."""
+    return f"job{int(job_id)}-{uuid.uuid4().hex}.jpg"
 
 
 class PartRow(BoxLayout):
@@ -176,9 +182,10 @@ class FinishScreen(Screen):
         from kivy.app import App
 
         app = App.get_running_app()
-        folder = os.path.join(app.user_data_dir, "camera")
+        folder = os.path.join(getattr(app, "data_dir", "") or app.user_data_dir, "camera")
         os.makedirs(folder, exist_ok=True)
-        target = os.path.join(folder, f"job{self.job_id}-{len(self.photos) + 1}.jpg")
+        # A new name each time: a count (job7-2.jpg) would overwrite a kept photo after a removal.
+        target = os.path.join(folder, camera_file_name(self.job_id))
         if not app.actions.take_picture(target, self._camera_done):
             self.error = _("The camera is not available.")
 
@@ -235,16 +242,21 @@ class FinishScreen(Screen):
             self.error = _("This action is no longer possible for this job.")
             return
         self.sync.record(self.job_id, self.mode, details)
+        unreadable = []
         for path in self.photos:
             try:
                 self.sync.add_photo(self.job_id, path)
             except (PhotoError, OSError):
-                self.error = _("A photo could not be read: {name}").format(name=os.path.basename(path))
+                unreadable.append(os.path.basename(path))
         self.store.drop_draft(self.draft_key)
         job_id = self.job_id
         self.job_id = 0  # nothing left to save on leave
         detail = self.manager.get_screen("job_detail")
         detail.show_job(job_id)
+        if unreadable:  # said on the screen the technician goes to, until they dismiss it
+            detail.report_photo_problem(
+                job_id, _("A photo could not be read: {name}").format(name=", ".join(unreadable))
+            )
         self.manager.current = "job_detail"
 
     def back(self) -> None:

@@ -5,6 +5,10 @@ Which buttons are enabled comes from the job's ``allowed_actions`` (server's ans
 the optimistic overlay until it answers); this screen never decides that itself.
 "Done" and "Could not complete" open the finish form; the others are queued at once.
 Long texts go through ``ClippedText`` (cut, with "More").
+
+Photos of this job that failed to upload are listed with the reason, and the technician
+chooses: Retry (sent again from the start) or Remove. A photo that could not even be
+queued when the finish form was submitted is reported here until dismissed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.properties import ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
 from mobile.i18n import _
@@ -30,6 +35,14 @@ from mobile.services.jobview import (
 load_kv(__file__)
 
 FORM_ACTIONS = ("done", "could_not_complete")  # these open the finish form first
+
+
+class FailedPhotoRow(BoxLayout):
+    """A photo of this job that could not be uploaded: why, and Retry / Remove."""
+
+    screen = ObjectProperty(None)
+    photo_id = NumericProperty(0)
+    text = StringProperty("")
 
 
 class JobDetailScreen(Screen):
@@ -55,20 +68,31 @@ class JobDetailScreen(Screen):
     pending_text = StringProperty("")
     alert = StringProperty("")
     message = StringProperty("")  # e.g. "Calling is not possible on this device: ..."
+    photo_problem = StringProperty("")  # photos of this job that could not be queued, until dismissed
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._photo_problems: dict[int, str] = {}  # job id -> what the finish form could not queue
         self.board.bind(jobs=self._fill, alerts=self._show_alert, offline=self._show_pending)
-        for name in ("pending_count", "last_error", "photo_count", "rejected_count"):
+        for name in ("pending_count", "last_error", "photo_count", "failed_photo_count", "rejected_count"):
             self.sync.bind(**{name: self._show_pending})
+        self.sync.bind(failed_photo_count=self._show_failed_photos)
         self._show_pending()
         self._show_alert()
 
     def show_job(self, job_id: int) -> None:
         self.job_id = job_id
         self.message = ""
+        self.photo_problem = self._photo_problems.get(job_id, "")
         self._fill()
+        self._show_failed_photos()
         self.ids.scroll.scroll_y = 1
+
+    def report_photo_problem(self, job_id: int, text: str) -> None:
+        """Photos of ``job_id`` the finish form could not queue: said here until dismissed."""
+        self._photo_problems[job_id] = text
+        if job_id == self.job_id:
+            self.photo_problem = text
 
     # -- handlers called from kv ----------------------------------------------------
 
@@ -97,6 +121,20 @@ class JobDetailScreen(Screen):
 
     def dismiss_rejection(self) -> None:
         self.sync.dismiss_rejections(self.job_id)
+
+    def dismiss_photo_problem(self) -> None:
+        self._photo_problems.pop(self.job_id, None)
+        self.photo_problem = ""
+
+    def retry_photo(self, photo_id: int) -> None:
+        self.sync.retry_photo(photo_id)
+
+    def remove_photo(self, photo_id: int) -> None:
+        self.sync.remove_photo(photo_id)
+
+    def failed_photo_rows(self) -> list[FailedPhotoRow]:
+        """The failed-photo rows shown, top to bottom (for tests and drivers)."""
+        return list(reversed(self.ids.failed_photos_box.children))
 
     def back(self) -> None:
         self.manager.current = "jobs"
@@ -130,6 +168,17 @@ class JobDetailScreen(Screen):
         self.history = history_text(job.get("history") or [])
         self.allowed = list(job.get("allowed_actions") or [])
         self.rejection = _("Not accepted: {reason}").format(reason=job["_rejected"]) if job.get("_rejected") else ""
+
+    def _show_failed_photos(self, *_args: Any) -> None:
+        box = self.ids.failed_photos_box
+        box.clear_widgets()
+        if not self.job_id:
+            return
+        for photo in self.sync.failed_photos(self.job_id):
+            text = _("Photo {name} was not uploaded: {reason}").format(
+                name=photo.filename, reason=photo.last_error or _("Photo upload failed.")
+            )
+            box.add_widget(FailedPhotoRow(screen=self, photo_id=photo.id, text=text))
 
     def _show_pending(self, *_args: Any) -> None:
         self.pending_text = sync_line(self.board, self.sync)

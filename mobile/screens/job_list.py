@@ -15,7 +15,14 @@ from kivy.uix.screenmanager import Screen
 from mobile.i18n import _, format_day
 from mobile.screens import load_kv
 from mobile.services.alerts import banner_text
-from mobile.services.jobview import arrival_text, local_time, priority_badge, sync_line, window_text
+from mobile.services.jobview import (
+    arrival_text,
+    local_time,
+    others_waiting_text,
+    priority_badge,
+    sync_line,
+    window_text,
+)
 
 load_kv(__file__)
 
@@ -61,6 +68,7 @@ class JobListScreen(Screen):
     notice = StringProperty("")
     empty_text = StringProperty("")
     pending_text = StringProperty("")
+    others_text = StringProperty("")  # another technician's unsent changes, waiting for them
     alert = StringProperty("")
     logout_popup = ObjectProperty(None, allownone=True)
 
@@ -77,13 +85,15 @@ class JobListScreen(Screen):
             alerts=self._show_alert,
         )
         self.session.bind(technician_name=self._show_title)
-        for name in ("pending_count", "last_error", "photo_count", "rejected_count"):
+        for name in ("pending_count", "last_error", "photo_count", "failed_photo_count", "rejected_count"):
             self.sync.bind(**{name: self._show_pending})
+        self.sync.bind(others_waiting=self._show_others)
         self.board.bind(offline=self._show_pending)
         self._show_jobs()
         self._show_title()
         self._show_notice()
         self._show_pending()
+        self._show_others()
         self._show_alert()
 
     # -- handlers called from kv ----------------------------------------------------
@@ -98,8 +108,9 @@ class JobListScreen(Screen):
         self.sync.sync_now()
 
     def logout(self) -> None:
-        """Log out at once when everything is sent; otherwise ask what to do with the rest."""
-        waiting = self.sync.pending_count + self.sync.photo_count
+        """Log out at once when everything is sent; otherwise ask what to do with the rest
+        (this technician's only: another's changes on the phone are not theirs to discard)."""
+        waiting = self.sync.pending_count + self.sync.photo_count + self.sync.failed_photo_count
         if not waiting:
             self._app().log_out(discard=False)
             return
@@ -198,6 +209,9 @@ class JobListScreen(Screen):
 
     def _show_pending(self, *_args: Any) -> None:
         self.pending_text = sync_line(self.board, self.sync)
+
+    def _show_others(self, *_args: Any) -> None:
+        self.others_text = others_waiting_text(self.sync.others_waiting)
 
     def _show_alert(self, *_args: Any) -> None:
         self.alert = banner_text(self.board.alerts)

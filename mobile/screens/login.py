@@ -7,8 +7,8 @@ from typing import Any
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
-from mobile.i18n import _
 from mobile.screens import load_kv
+from mobile.services.jobview import others_waiting_text
 
 load_kv(__file__)
 
@@ -28,8 +28,8 @@ class LoginScreen(Screen):
         self.server_url = self.session.server_url
         self.session.bind(busy=self.setter("busy"), error=self.setter("error"), server_url=self.setter("server_url"))
         self.error = self.session.error
-        self.sync.bind(pending_count=self._show_pending)
-        self._show_pending(self.sync, self.sync.pending_count)
+        self.sync.bind(others_waiting=self._show_pending)
+        self._show_pending()
 
     def submit(self) -> None:
         self.session.login(self.ids.username.text, self.ids.password.text, self.ids.server.text)
@@ -40,7 +40,6 @@ class LoginScreen(Screen):
         if self.session.username:
             self.ids.username.text = self.session.username
 
-    def _show_pending(self, _sync: Any, count: int) -> None:
-        self.pending_text = (
-            _("{n} change(s) not synced yet; they are sent after you log in.").format(n=count) if count else ""
-        )
+    def _show_pending(self, *_args: Any) -> None:
+        """Changes still on the phone, by whom (nobody is logged in: they are all someone's)."""
+        self.pending_text = others_waiting_text(self.sync.others_waiting)

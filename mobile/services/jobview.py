@@ -157,6 +157,7 @@ def sync_status_text(
     last_error: str = "",
     *,
     photos: int = 0,
+    failed_photos: int = 0,
     rejected: int = 0,
     offline: bool = False,
 ) -> str:
@@ -166,9 +167,11 @@ def sync_status_text(
         parts.append(_("{n} event(s) waiting").format(n=pending))
     if photos:
         parts.append(_("{n} photo(s) uploading").format(n=photos))
+    if failed_photos:
+        parts.append(_("{n} photo(s) failed").format(n=failed_photos))
     if rejected:
         parts.append(_("{n} rejected, needs attention").format(n=rejected))
-    if not pending and not photos and not rejected:
+    if not pending and not photos and not failed_photos and not rejected:
         parts.append(_("all changes sent"))
     return " · ".join(parts)
 
@@ -207,6 +210,24 @@ def sync_line(board: Any, sync: Any) -> str:
         sync.pending_count,
         sync.last_error,
         photos=sync.photo_count,
+        failed_photos=sync.failed_photo_count,
         rejected=sync.rejected_count,
         offline=board.offline,
     )
+
+
+def others_waiting_text(waiting: Iterable[tuple[str, int]]) -> str:
+    """Unsent changes on this phone that are not the logged-in technician's, one line per
+    owner (``SyncEngine.others_waiting``): they wait for that technician's next login here.
+    A nameless entry is from before owners were recorded: sent by whoever logs in next."""
+    lines = []
+    for name, count in waiting:
+        if name:
+            lines.append(
+                _("{n} change(s) not synced yet, made by {name}: they wait for {name} to log in on this phone.").format(
+                    n=count, name=name
+                )
+            )
+        else:
+            lines.append(_("{n} change(s) not synced yet; they are sent after you log in.").format(n=count))
+    return "\n".join(lines)

@@ -10,8 +10,14 @@ it is shown to the technician and never silently deleted.
 Each row carries a ``client_event_id`` (uuid4 hex) made on the device. A resend after a
 lost response reuses it, so the server can recognise the duplicate.
 
-Older installs have the first version of the table (no ``kind``/``extra`` columns);
-``_migrate`` adds them in place, so taps queued before an upgrade are still sent.
+Each row also records its owner: the server address and technician of the session that
+queued it (``Owner``), so events kept at log out are sent by that technician only, never
+under someone else's token. The queries see the current owner's rows (``owner``, set by the
+app at login and cleared at log out) plus rows from before owners were recorded (no owner:
+sent by whoever is logged in); with no owner set they see every row (nothing is sent then).
+
+Older installs have earlier versions of the table (no ``kind``/``extra``/``owner``
+columns); ``_migrate`` adds them in place, so taps queued before an upgrade are still sent.
 
 Not thread-safe: the app touches the outbox from the Kivy main thread only.
 """
@@ -53,7 +59,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT    NOT NULL DEFAULT '',
     dismissed       INTEGER NOT NULL DEFAULT 0,
     kind            TEXT    NOT NULL DEFAULT 'tap',
-    extra           TEXT    NOT NULL DEFAULT '{}'
+    extra           TEXT    NOT NULL DEFAULT '{}',
+    owner           TEXT,
+    owner_name      TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 """
@@ -62,12 +70,46 @@ CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 _ADDED_COLUMNS = {
     "kind": "TEXT NOT NULL DEFAULT 'tap'",
     "extra": "TEXT NOT NULL DEFAULT '{}'",
+    "owner": "TEXT",  # None: queued before owners were recorded
+    "owner_name": "TEXT",
 }
 
 _COLUMNS = (
     "id, client_event_id, work_order_id, action, device_time, latitude, longitude, "
-    "state, attempts, last_error, dismissed, kind, extra"
+    "state, attempts, last_error, dismissed, kind, extra, owner"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who queued an event: the technician of a session on one server (``name`` for the
+    screens: "changes by 张伟 wait for 张伟 to log in")."""
+
+    server_url: str
+    technician_id: int
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.server_url.rstrip('/')}#{int(self.technician_id)}"
+
+
+def owner_scope(owner: Owner | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL condition (and its parameters) for the rows ``owner`` may see and send: its own
+    and those without an owner; every row when ``owner`` is None."""
+    if owner is None:
+        return "1 = 1", ()
+    return "(owner = ? OR owner IS NULL)", (owner.key,)
+
+
+def merge_waiting(*groups: dict[str | None, tuple[str, int]]) -> dict[str | None, tuple[str, int]]:
+    """Add up ``{owner key: (name, count)}`` maps (events and photos of the same owner)."""
+    merged: dict[str | None, tuple[str, int]] = {}
+    for group in groups:
+        for key, (name, count) in group.items():
+            old_name, old_count = merged.get(key, ("", 0))
+            merged[key] = (old_name or name, old_count + count)
+    return merged
 
 
 def device_now() -> str:
@@ -91,6 +133,7 @@ class OutboxEvent:
     dismissed: bool
     kind: str = TAP
     extra: str = "{}"  # JSON: reason/note/resolution/parts of a tap, accuracy_m of a location
+    owner: str | None = None  # Owner.key of the session that queued it (None: from before owners)
 
     def details(self) -> dict[str, Any]:
         try:
@@ -126,6 +169,7 @@ class OutboxEvent:
 class Outbox:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.owner: Owner | None = None  # whose events are queued, counted and sent now
         self._db = sqlite3.connect(path)
         self._migrate()
         self._db.executescript(_SCHEMA)
@@ -158,10 +202,11 @@ class Outbox:
     ) -> OutboxEvent:
         """Queue one tap (or, with ``kind=LOCATION``, a position); it becomes the newest
         pending event. ``details`` go into the request body as they are."""
+        owner = self.owner
         with self._db:
             cursor = self._db.execute(
                 "INSERT INTO outbox (client_event_id, work_order_id, action, device_time,"
-                " latitude, longitude, kind, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " latitude, longitude, kind, extra, owner, owner_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_event_id or uuid.uuid4().hex,
                     int(work_order_id),
@@ -171,6 +216,8 @@ class Outbox:
                     longitude,
                     kind,
                     json.dumps(details or {}, ensure_ascii=False),
+                    owner.key if owner else None,
+                    owner.name if owner else None,
                 ),
             )
         event = self.get(cursor.lastrowid or 0)
@@ -203,8 +250,9 @@ class Outbox:
 
     def next_pending(self) -> OutboxEvent | None:
         """The oldest event still waiting to be sent (events go out strictly in order)."""
+        scope, owner = owner_scope(self.owner)
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT 1", (PENDING,)
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND {scope} ORDER BY id LIMIT 1", (PENDING, *owner)
         ).fetchone()
         return _event(row) if row else None
 
@@ -212,8 +260,10 @@ class Outbox:
         """The oldest waiting events, in order, as many as fit one batch request: at most
         ``max_events``, and their JSON bodies together at most ``max_bytes`` (the first one
         always, whatever its size)."""
+        scope, owner = owner_scope(self.owner)
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?", (PENDING, max_events)
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND {scope} ORDER BY id LIMIT ?",
+            (PENDING, *owner, max_events),
         ).fetchall()
         batch: list[OutboxEvent] = []
         size = 0
@@ -226,11 +276,13 @@ class Outbox:
         return batch
 
     def pending(self) -> list[OutboxEvent]:
-        return self._select("WHERE state = ? ORDER BY id", (PENDING,))
+        scope, owner = owner_scope(self.owner)
+        return self._select(f"WHERE state = ? AND {scope} ORDER BY id", (PENDING, *owner))
 
     def pending_count(self, *, work_order_id: int | None = None, kind: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM outbox WHERE state = ?"
-        params: list[Any] = [PENDING]
+        scope, owner = owner_scope(self.owner)
+        sql = f"SELECT COUNT(*) FROM outbox WHERE state = ? AND {scope}"
+        params: list[Any] = [PENDING, *owner]
         if work_order_id is not None:
             sql += " AND work_order_id = ?"
             params.append(int(work_order_id))
@@ -240,20 +292,33 @@ class Outbox:
         row = self._db.execute(sql, tuple(params)).fetchone()
         return int(row[0])
 
+    def waiting_by_owner(self) -> dict[str | None, tuple[str, int]]:
+        """Pending events of every owner: ``{owner key: (owner's name, count)}`` (key None:
+        queued before owners were recorded)."""
+        rows = self._db.execute(
+            "SELECT owner, MAX(COALESCE(owner_name, '')), COUNT(*) FROM outbox WHERE state = ? GROUP BY owner",
+            (PENDING,),
+        ).fetchall()
+        return {key: (name, int(count)) for key, name, count in rows}
+
     def discard_pending(self) -> int:
-        """Delete every pending event (only when the technician has confirmed it)."""
+        """Delete the current owner's pending events (only when the technician has confirmed
+        it); another technician's stay for them."""
+        scope, owner = owner_scope(self.owner)
         with self._db:
-            cursor = self._db.execute("DELETE FROM outbox WHERE state = ?", (PENDING,))
+            cursor = self._db.execute(f"DELETE FROM outbox WHERE state = ? AND {scope}", (PENDING, *owner))
         return cursor.rowcount
 
     def clear_rejected(self) -> None:
-        """Delete the rejected rows (log out: the technician has seen them)."""
+        """Delete the current owner's rejected rows (log out: the technician has seen them)."""
+        scope, owner = owner_scope(self.owner)
         with self._db:
-            self._db.execute("DELETE FROM outbox WHERE state = ?", (REJECTED,))
+            self._db.execute(f"DELETE FROM outbox WHERE state = ? AND {scope}", (REJECTED, *owner))
 
     def rejected(self, *, work_order_id: int | None = None, include_dismissed: bool = False) -> list[OutboxEvent]:
-        where = "WHERE state = ?"
-        params: list[Any] = [REJECTED]
+        scope, owner = owner_scope(self.owner)
+        where = f"WHERE state = ? AND {scope}"
+        params: list[Any] = [REJECTED, *owner]
         if work_order_id is not None:
             where += " AND work_order_id = ?"
             params.append(int(work_order_id))
@@ -327,6 +392,7 @@ def _event(row: tuple[Any, ...]) -> OutboxEvent:
         dismissed,
         kind,
         extra,
+        owner,
     ) = row
     return OutboxEvent(
         id=event_id,
@@ -342,4 +408,5 @@ def _event(row: tuple[Any, ...]) -> OutboxEvent:
         dismissed=bool(dismissed),
         kind=kind,
         extra=extra,
+        owner=owner,
     )

@@ -11,6 +11,11 @@ The upload itself is a resumable protocol (``upload_step``), one request per ste
 really has (a chunk got lost): continue from there. A 422 means the bytes did not match
 the checksum: start again from 0 once, then give up and show the photo as failed.
 
+A failed photo stays (row and file) until the technician retries it (from 0) or removes
+it on the job's screen; log out keeps the files of unsent and failed photos. Like the
+outbox's events, each photo records its owner (``mobile.services.outbox.Owner``) and only
+the current owner's photos are counted and sent.
+
 Not thread-safe: used from the Kivy main thread only (the HTTP runs in a worker thread).
 """
 
@@ -25,6 +30,8 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from mobile.services.outbox import Owner, owner_scope
 
 MAX_PHOTO_BYTES = 15 * 1024 * 1024
 CHUNK_BYTES = 192 * 1024
@@ -57,13 +64,21 @@ CREATE TABLE IF NOT EXISTS photos (
     restarts        INTEGER NOT NULL DEFAULT 0,
     state           TEXT    NOT NULL DEFAULT 'uploading'
                             CHECK (state IN ('uploading', 'done', 'failed')),
-    last_error      TEXT    NOT NULL DEFAULT ''
+    last_error      TEXT    NOT NULL DEFAULT '',
+    owner           TEXT,
+    owner_name      TEXT
 );
 """
 
+# Columns added after the first release, with what an old row gets.
+_ADDED_COLUMNS = {
+    "owner": "TEXT",  # None: queued before owners were recorded (sent by whoever logs in)
+    "owner_name": "TEXT",
+}
+
 _COLUMNS = (
     "id, client_photo_id, work_order_id, path, filename, content_type, size, sha256, "
-    "received, announced, restarts, state, last_error"
+    "received, announced, restarts, state, last_error, owner"
 )
 
 
@@ -86,6 +101,7 @@ class Photo:
     restarts: int
     state: str
     last_error: str
+    owner: str | None = None  # Owner.key of the session that queued it
 
     def announcement(self) -> dict[str, Any]:
         """The body of ``POST /api/mobile/photos``."""
@@ -121,9 +137,21 @@ class PhotoQueue:
     def __init__(self, db_path: str, folder: str) -> None:
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
+        self.owner: Owner | None = None  # whose photos are counted and sent now
         self._db = sqlite3.connect(db_path)
+        self._migrate()
         self._db.executescript(_SCHEMA)
         self._db.commit()
+
+    def _migrate(self) -> None:
+        """Bring a table made by an older app version up to date (keeps its rows)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(photos)")}
+        if not columns:
+            return  # a new database: _SCHEMA creates the whole table
+        with self._db:
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE photos ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         self._db.close()
@@ -135,11 +163,22 @@ class PhotoQueue:
         filename = os.path.basename(source_path)
         target = os.path.join(self.folder, client_photo_id + os.path.splitext(filename)[1].lower())
         shutil.copyfile(source_path, target)
+        owner = self.owner
         with self._db:
             cursor = self._db.execute(
-                "INSERT INTO photos (client_photo_id, work_order_id, path, filename, content_type, size, sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (client_photo_id, int(work_order_id), target, filename, content_type, size, sha256),
+                "INSERT INTO photos (client_photo_id, work_order_id, path, filename, content_type, size, sha256,"
+                " owner, owner_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_photo_id,
+                    int(work_order_id),
+                    target,
+                    filename,
+                    content_type,
+                    size,
+                    sha256,
+                    owner.key if owner else None,
+                    owner.name if owner else None,
+                ),
             )
         photo = self.get(cursor.lastrowid or 0)
         assert photo is not None
@@ -150,16 +189,29 @@ class PhotoQueue:
         return _photo(row) if row else None
 
     def uploading(self) -> list[Photo]:
-        return self._select("WHERE state = ? ORDER BY id", (UPLOADING,))
+        """The current owner's photos still to upload, oldest first."""
+        return self._in_state(UPLOADING)
 
-    def failed(self) -> list[Photo]:
-        return self._select("WHERE state = ? ORDER BY id", (FAILED,))
+    def failed(self, *, work_order_id: int | None = None) -> list[Photo]:
+        """The current owner's photos that gave up (of one job, or all), oldest first."""
+        return [p for p in self._in_state(FAILED) if work_order_id is None or p.work_order_id == work_order_id]
 
     def all(self) -> list[Photo]:
         return self._select("ORDER BY id", ())
 
     def uploading_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM photos WHERE state = ?", (UPLOADING,)).fetchone()[0])
+        return self._count(UPLOADING)
+
+    def failed_count(self) -> int:
+        return self._count(FAILED)
+
+    def waiting_by_owner(self) -> dict[str | None, tuple[str, int]]:
+        """Unsent (uploading or failed) photos of every owner: ``{owner key: (name, count)}``."""
+        rows = self._db.execute(
+            "SELECT owner, MAX(COALESCE(owner_name, '')), COUNT(*) FROM photos WHERE state IN (?, ?) GROUP BY owner",
+            (UPLOADING, FAILED),
+        ).fetchall()
+        return {key: (name, int(count)) for key, name, count in rows}
 
     def next_ready(self, blocked_jobs: set[int]) -> Photo | None:
         """The oldest photo to upload whose job has no events waiting to be sent first."""
@@ -189,29 +241,56 @@ class PhotoQueue:
             )
 
     def mark_failed(self, photo_id: int, error: str) -> None:
+        """Give up on a photo: it stays, with its file and ``error``, until the technician
+        retries or removes it."""
         with self._db:
             self._db.execute("UPDATE photos SET state = ?, last_error = ? WHERE id = ?", (FAILED, error, photo_id))
+
+    def retry(self, photo_id: int) -> None:
+        """A failed photo goes back to the queue, to be sent again from byte 0."""
+        with self._db:
+            self._db.execute(
+                "UPDATE photos SET state = ?, received = 0, announced = 0, restarts = 0, last_error = ''"
+                " WHERE id = ? AND state = ?",
+                (UPLOADING, photo_id, FAILED),
+            )
+
+    def remove(self, photo_id: int) -> None:
+        """The technician chose to drop this photo: its row and its file go."""
+        photo = self.get(photo_id)
+        if photo is None:
+            return
+        with contextlib.suppress(OSError):
+            os.remove(photo.path)
+        with self._db:
+            self._db.execute("DELETE FROM photos WHERE id = ?", (photo_id,))
 
     def record_error(self, photo_id: int, error: str) -> None:
         with self._db:
             self._db.execute("UPDATE photos SET last_error = ? WHERE id = ?", (error, photo_id))
 
-    def clear(self, *, keep_uploading: bool) -> None:
-        """Log out: forget sent and failed photos (and their files); the unsent ones too
-        unless ``keep_uploading`` (they belong to events kept for the next login)."""
-        photos = self.all()
-        for photo in photos:
-            if keep_uploading and photo.state == UPLOADING:
-                continue
-            with contextlib.suppress(OSError):
-                os.remove(photo.path)
-            with self._db:
-                self._db.execute("DELETE FROM photos WHERE id = ?", (photo.id,))
+    def clear(self, *, discard: bool = False) -> None:
+        """Log out: forget the current owner's sent photos. Unsent and failed ones keep their
+        rows and files for the next login, unless the technician confirmed ``discard``
+        (then the current owner's go too; another owner's are never touched here)."""
+        states = (DONE, UPLOADING, FAILED) if discard else (DONE,)
+        for state in states:
+            for photo in self._in_state(state):
+                self.remove(photo.id)
 
     def read_chunk(self, photo: Photo, offset: int, size: int = CHUNK_BYTES) -> bytes:
         with open(photo.path, "rb") as f:
             f.seek(offset)
             return f.read(size)
+
+    def _in_state(self, state: str) -> list[Photo]:
+        scope, owner = owner_scope(self.owner)
+        return self._select(f"WHERE state = ? AND {scope} ORDER BY id", (state, *owner))
+
+    def _count(self, state: str) -> int:
+        scope, owner = owner_scope(self.owner)
+        sql = f"SELECT COUNT(*) FROM photos WHERE state = ? AND {scope}"
+        return int(self._db.execute(sql, (state, *owner)).fetchone()[0])
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> list[Photo]:
         return [_photo(row) for row in self._db.execute(f"SELECT {_COLUMNS} FROM photos {tail}", params)]

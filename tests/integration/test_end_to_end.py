@@ -15,6 +15,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from dispatch.model import Location
+from mobile.services import outbox as outbox_module
 from mobile.services.api_client import ApiClient
 from mobile.services.location import FixedLocation
 from notifications.models import SmsMessage
@@ -22,6 +23,7 @@ from server.common.travel import travel_minutes
 from server.intake.models import CallRecord
 from server.workorders.models import Status, WorkOrder, WorkOrderEvent
 from tests import factories
+from tests.netswitch import Relay
 
 pytestmark = [pytest.mark.ui, pytest.mark.django_db(transaction=True)]
 
@@ -151,3 +153,57 @@ def test_the_same_call_and_the_same_tap_twice(city, live_server, technician_app,
     time.sleep(1.0)  # give a wrongly queued second SMS the chance to show up
     assert WorkOrderEvent.objects.filter(client_event_id=event.client_event_id).count() == 1
     assert SmsMessage.objects.filter(kind="on_my_way").count() == 1
+
+
+def test_a_morning_offline_synced_in_a_batch_on_real_services(
+    city, live_server, technician_app, celery_worker_process, monkeypatch
+):
+    """The phone loses signal before "on my way" and finds it again after "done": its taps reach
+    the server as one batch, hours late by the phone's clock. The worker sends the customer the
+    rating request only: no "on my way" with a stale ETA, no "arrived" that is old news."""
+    status, _ = ring(live_server, "CA" + "c" * 32)
+    assert status == 200
+    order = WorkOrder.objects.get()
+    relay = Relay(live_server.url)
+    try:
+        ticks = iter(range(100))
+        morning = timezone.now() - dt.timedelta(hours=2)
+        morning = morning.replace(microsecond=morning.microsecond // 1000 * 1000)  # the phone's precision
+        monkeypatch.setattr(
+            outbox_module,
+            "device_now",
+            lambda: (morning + dt.timedelta(minutes=5 * next(ticks))).astimezone().isoformat(timespec="milliseconds"),
+        )
+        phone = technician_app(relay.url, location=FixedLocation(*PHONE_AT), location_every_s=0)
+        phone.login("zhang", "pw-123456")
+        phone.wait_for_jobs()
+        phone.open_job(0)
+        relay.online = False
+        phone.tap_action("on_my_way")
+        phone.tap_action("arrived")
+        phone.tap_action("done")
+        form = phone.app.root.get_screen("finish")
+        phone.ui.type_into(form.ids.resolution, "更换滤芯")
+        phone.ui.tap(form.ids.submit_button)
+        assert [e.action for e in phone.app.outbox.pending()] == ["on_my_way", "arrived", "done"]
+        relay.online = True
+        phone.app.sync.sync_now()
+        phone.wait_synced(timeout=30)
+    finally:
+        relay.stop()
+
+    order.refresh_from_db()
+    assert order.status == Status.COMPLETED
+    assert order.resolution == "更换滤芯"
+    taps = WorkOrderEvent.objects.filter(work_order=order, client_event_id__isnull=False).order_by("id")
+    assert [e.to_status for e in taps] == [Status.EN_ROUTE, Status.ON_SITE, Status.COMPLETED]
+    assert [timezone.localtime(e.device_time) for e in taps] == [
+        timezone.localtime(morning + dt.timedelta(minutes=5 * n)) for n in range(3)
+    ]
+    wait_for(
+        lambda: SmsMessage.objects.filter(kind="completed", status=SmsMessage.Status.SENT).exists(),
+        what="the worker to send the rating request",
+    )
+    time.sleep(1.0)  # a wrongly queued stale text would show up by now
+    assert sorted(SmsMessage.objects.values_list("kind", flat=True)) == ["booked", "completed"]
+    assert WorkOrderEvent.objects.filter(work_order=order, data__outcome="stale_tap").count() == 2

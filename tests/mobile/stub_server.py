@@ -28,6 +28,12 @@ USERNAME = "lwei"
 PASSWORD = "secret"
 TOKEN = "tok-li-wei"
 TECHNICIAN = {"id": 7, "name": "Li Wei"}
+# A second technician sharing the phone (same job list in this stub).
+USERNAME2 = "zwei"
+PASSWORD2 = "secret2"
+TOKEN2 = "tok-zhang-wei"
+TECHNICIAN2 = {"id": 8, "name": "张伟"}
+ACCOUNTS = {USERNAME: (PASSWORD, TOKEN, TECHNICIAN), USERNAME2: (PASSWORD2, TOKEN2, TECHNICIAN2)}
 DAY = "2026-11-23"
 
 # status -> (label, allowed actions); action -> (from status, to status)
@@ -242,14 +248,16 @@ class StubServer:
         with self.lock:
             self.requests.append(Received(method, path, headers, body if isinstance(body, dict) else None, raw))
         if (method, path) == ("POST", "/api/auth/token"):
-            if body and body.get("username") == USERNAME and body.get("password") == PASSWORD:
-                self.revoked.discard(TOKEN)
-                return 200, {"token": TOKEN, "technician": dict(TECHNICIAN)}, {}
+            password, token, technician = ACCOUNTS.get((body or {}).get("username"), (None, "", {}))
+            if password is not None and body.get("password") == password:
+                self.revoked.discard(token)
+                return 200, {"token": token, "technician": dict(technician)}, {}
             return 401, {"message": "Wrong username or password.", "extra": {}}, {}
-        if headers.get("authorization") != f"Bearer {TOKEN}" or TOKEN in self.revoked:
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in (TOKEN, TOKEN2) or token in self.revoked:
             return 401, {"message": "Invalid or expired token.", "extra": {}}, {}
         if (method, path) == ("POST", "/api/auth/logout"):
-            self.revoked.add(TOKEN)
+            self.revoked.add(token)
             return 204, None, {}
         if (method, path) == ("GET", "/api/mobile/jobs"):
             if self.jobs_status != 200:
@@ -263,7 +271,8 @@ class StubServer:
             if chinese:
                 for job in jobs:
                     job["status_label"] = STATUSES_ZH[job["status"]]
-            return 200, {"technician": dict(TECHNICIAN), "day": DAY, "jobs": jobs}, {"ETag": etag}
+            technician = TECHNICIAN2 if token == TOKEN2 else TECHNICIAN
+            return 200, {"technician": dict(technician), "day": DAY, "jobs": jobs}, {"ETag": etag}
         if (method, path) == ("POST", "/api/mobile/events"):
             status, answer = self._event(body or {})
             return status, answer, {}

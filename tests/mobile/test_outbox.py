@@ -151,7 +151,7 @@ def test_a_table_of_the_first_app_version_is_migrated_and_its_taps_kept(tmp_path
     box.close()
     Outbox(str(path)).close()  # opening a migrated table again changes nothing
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(outbox)")]
-    assert columns[-2:] == ["kind", "extra"]
+    assert columns[-4:] == ["kind", "extra", "owner", "owner_name"]
 
 
 def test_details_go_into_the_event_body(tmp_path):

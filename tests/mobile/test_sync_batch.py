@@ -12,7 +12,7 @@ import pytest
 
 from mobile.services.api_client import RejectedError, TransientError
 from mobile.services.location import NoLocation
-from mobile.services.outbox import Outbox
+from mobile.services.outbox import Outbox, Owner
 from mobile.sync import BATCH_EVENTS, Backoff, SyncEngine
 
 pytestmark = pytest.mark.ui
@@ -31,6 +31,7 @@ class FakeServer:
         self.calls: list[tuple[str, list[str]]] = []  # (endpoint, client event ids)
         self.refuse: dict[str, tuple[int, str]] = {}  # client event id -> (status, message)
         self.whole_batch: deque[BaseException] = deque()  # raised by the next batch calls
+        self.poison: dict[str, tuple[int, str]] = {}  # a batch holding this id fails 500; alone: refused
         self.lock = threading.Lock()
 
     def send_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -40,6 +41,8 @@ class FakeServer:
                 raise RejectedError("No route", status=404)
             if self.whole_batch:
                 raise self.whole_batch.popleft()
+            if any(e["client_event_id"] in self.poison for e in events):
+                raise TransientError("Internal server error", status=500)
         results = []
         for event in events:
             status, message = self.refuse.get(event["client_event_id"], (200, ""))
@@ -50,6 +53,9 @@ class FakeServer:
     def send_event(self, event: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             self.calls.append(("event", [event["client_event_id"]]))
+        if event["client_event_id"] in self.poison:
+            status, message = self.poison[event["client_event_id"]]
+            raise RejectedError(message, status=status)
         if event["client_event_id"] in self.refuse:
             status, message = self.refuse[event["client_event_id"]]
             raise RejectedError(message, status=status)
@@ -71,6 +77,7 @@ def engine(tmp_path, ui):
             location=NoLocation(),
             backoff=Backoff(first=0.05, maximum=0.2),
         )
+        sync.set_owner(Owner("http://fake", 7, "Li Wei"))  # nothing is sent without one
         return sync, outbox
 
     return make
@@ -166,3 +173,60 @@ def test_a_server_without_batches_gets_single_events(engine, ui):
     sync.sync_now()
     ui.wait_until(lambda: sync.idle, what="sent one by one")
     assert [endpoint for endpoint, _ in server.calls].count("batch") == 1  # asked once
+
+
+def test_a_batch_failing_with_5xx_three_times_goes_event_by_event_then_batches_again(engine, ui):
+    server = FakeServer()
+    sync, outbox = engine(server)
+    ids = _queue(sync, outbox, 5)
+    server.poison[ids[1]] = (422, "Unknown part code")  # breaks the batch endpoint, refused alone
+    sync.sync_now()
+    ui.wait_until(lambda: sync.idle, what="the outbox settled")
+    assert server.calls == [
+        ("batch", ids),
+        ("batch", ids),
+        ("batch", ids),
+        ("event", [ids[0]]),
+        ("event", [ids[1]]),
+        ("location", [ids[2]]),
+        ("event", [ids[3]]),
+        ("event", [ids[4]]),
+    ]
+    assert [e.client_event_id for e in outbox.rejected()] == [ids[1]]
+    more = _queue(sync, outbox, 3)
+    sync.sync_now()
+    ui.wait_until(lambda: sync.idle, what="the next backlog sent")
+    assert server.calls[-1] == ("batch", more)
+
+
+def test_no_network_keeps_retrying_the_batch_whole(engine, ui):
+    """Only 5xx answers count towards going event by event: a phone without signal keeps its batch."""
+    server = FakeServer()
+    sync, outbox = engine(server)
+    ids = _queue(sync, outbox, 4)
+    server.whole_batch.extend([TransientError("Server unreachable")] * 4)
+    sync.sync_now()
+    ui.wait_until(lambda: sync.idle, timeout=10, what="sent after the retries")
+    assert server.calls == [("batch", ids)] * 5
+
+
+def test_only_the_current_owners_events_are_sent(engine, ui):
+    server = FakeServer()
+    sync, outbox = engine(server)
+    theirs = _queue(sync, outbox, 3)  # Li Wei's (the fixture's owner)
+    sync.set_owner(Owner("http://fake", 8, "Zhang Wei"))
+    mine = _queue(sync, outbox, 2)
+    sync.sync_now()
+    ui.wait_until(lambda: sync.idle, what="Zhang Wei's events sent")
+    assert [cid for _, sent in server.calls for cid in sent] == mine
+    assert sync.pending_count == 0
+    assert sync.others_waiting == [("Li Wei", 3)]
+    sync.set_owner(None)
+    sync.sync_now()
+    ui.pump_for(0.3)
+    assert [cid for _, sent in server.calls for cid in sent] == mine  # nobody logged in: nothing goes
+    sync.set_owner(Owner("http://fake/", 7, "Li Wei"))
+    sync.sync_now()
+    ui.wait_until(lambda: sync.idle, what="Li Wei's events sent")
+    assert [cid for _, sent in server.calls for cid in sent] == mine + theirs
+    assert sync.others_waiting == []
