@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.mobile.stub_server import PASSWORD, USERNAME
+from tests.mobile.stub_server import PASSWORD, PASSWORD2, USERNAME, USERNAME2
 
 pytestmark = pytest.mark.ui
 
@@ -175,6 +175,36 @@ def test_rejected_and_offline(technician_app, stub, ui, artifact, lang):
     ui.tap(phone.detail.ids.back_button)
     text = check(ui, artifact, f"offline-{lang}", expect="离线" if zh else "Offline")
     assert ("1 项操作待发送" if zh else "1 event(s) waiting") in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_another_technicians_changes_and_a_failed_photo(technician_app, stub, ui, artifact, tmp_path, lang):
+    from mobile.services.photos import FAILED
+
+    zh = lang == "zh-CN"
+    phone = technician_app(stub.url, language=lang)
+    phone.login(USERNAME2, PASSWORD2)  # 张伟 taps with no network, keeps it and logs out
+    phone.wait_for_jobs(3)
+    phone.open_job(job_id=101)
+    stub.fail_events(503, times=1000)
+    phone.tap_action("on_my_way")
+    ui.wait_until(lambda: phone.app.sync.last_error, what="a failed send")
+    ui.tap(phone.detail.ids.back_button)
+    ui.tap(phone.jobs_screen.ids.logout_button)
+    ui.tap(phone.jobs_screen.logout_popup.ids.logout_keep)
+    stub.event_faults.clear()
+    phone.login(USERNAME, PASSWORD)  # Li Wei on the same phone; his photo fails its checksum twice
+    phone.wait_for_jobs(3)
+    photo_path = tmp_path / "boiler.jpg"
+    photo_path.write_bytes(os.urandom(1000))
+    stub.corrupt_photo(times=2)
+    photo = phone.app.sync.add_photo(101, str(photo_path))
+    ui.wait_until(lambda: phone.app.photos.get(photo.id).state == FAILED, what="the photo failed")
+    ui.frames(2)
+    check(ui, artifact, f"others-waiting-{lang}", expect="需等 张伟 在此手机上登录" if zh else "they wait for 张伟")
+    phone.open_job(job_id=101)
+    ui.frames(2)
+    check(ui, artifact, f"failed-photo-{lang}", expect="照片 boiler.jpg 未能上传" if zh else "Photo boiler.jpg was not")
 
 
 def test_the_own_glyph_check_sees_a_box(kivy_window):
