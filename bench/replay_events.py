@@ -166,6 +166,13 @@ def _drain(api: ApiClient, path: str, *, batches: bool, retries: int = 20) -> tu
     return sent, requests
 
 
+def _drain_all(phones: dict[str, tuple[ApiClient, Outbox]], *, batches: bool) -> dict[str, tuple[Sent, list[float]]]:
+    """Every phone drains its outbox at the same time, each in its own thread."""
+    with ThreadPoolExecutor(max_workers=len(phones)) as pool:
+        drained = pool.map(lambda name: _drain(phones[name][0], phones[name][1].path, batches=batches), phones)
+        return dict(zip(phones, drained, strict=True))
+
+
 def _next(outbox: Outbox, batches: bool) -> list[OutboxEvent]:
     if batches:
         return outbox.next_pending_batch(max_events=BATCH_EVENTS, max_bytes=BATCH_BYTES)
@@ -301,14 +308,7 @@ def main() -> None:
         emit(f"Queued {queued} events on {len(phones)} phones; draining all at once on {url} ...")
 
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=len(phones)) as pool:
-            drained = dict(
-                zip(
-                    phones,
-                    pool.map(lambda name: _drain(phones[name][0], phones[name][1].path, batches=batches), phones),
-                    strict=True,
-                )
-            )
+        drained = _drain_all(phones, batches=batches)
         wall = time.perf_counter() - started
 
         # Lost answers: the phone did not hear back and sends the same events again.
@@ -329,14 +329,7 @@ def main() -> None:
                 kind=event.kind,
             )
         resend_started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=len(phones)) as pool:
-            resent = dict(
-                zip(
-                    phones,
-                    pool.map(lambda name: _drain(phones[name][0], phones[name][1].path, batches=batches), phones),
-                    strict=True,
-                )
-            )
+        resent = _drain_all(phones, batches=batches)
         resend_wall = time.perf_counter() - resend_started
     finally:
         process.terminate()

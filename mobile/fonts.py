@@ -46,13 +46,3 @@ def setup_fonts() -> str:
         LabelBase.register(DEFAULT_FONT, fn_regular=regular, fn_bold=bold, fn_bolditalic=bold)
         _state["registered"] = regular
     return regular
-
-
-# Kept until the screens use mobile.i18n: the font always has Chinese now.
-def has_cjk() -> bool:
-    return True
-
-
-# Kept until the screens use mobile.i18n.
-def tr(english: str, chinese: str) -> str:
-    return english

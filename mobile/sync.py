@@ -371,16 +371,11 @@ class SyncEngine(EventDispatcher):
             self._count()
             self._pump()
         elif isinstance(exc, AuthError):
-            self.last_error = exc.message
-            self.pause()
-            self.dispatch("on_auth_required", exc.message)
+            self._auth_required(exc)
         else:
             if not isinstance(exc, TransientError | OSError):
                 Logger.exception("Fixroute: unexpected error uploading %s", photo.client_photo_id, exc_info=exc)
-            message = getattr(exc, "message", None) or repr(exc)
-            self._photos.record_error(photo.id, message)
-            self.last_error = message
-            self._schedule_retry()
+            self._photos.record_error(photo.id, self._retry_later(exc))
 
     def _on_failed(self, event: OutboxEvent, exc: BaseException) -> None:
         self._in_flight = None
@@ -397,16 +392,24 @@ class SyncEngine(EventDispatcher):
                 self._changed()
             self._pump()
         elif isinstance(exc, AuthError):
-            self.last_error = exc.message
-            self.pause()
-            self.dispatch("on_auth_required", exc.message)
+            self._auth_required(exc)
         else:
             if not isinstance(exc, TransientError):
                 Logger.exception("Fixroute: unexpected error sending %s", event.client_event_id, exc_info=exc)
-            message = getattr(exc, "message", None) or repr(exc)
-            self._outbox.record_failure(event.id, message)
-            self.last_error = message
-            self._schedule_retry()
+            self._outbox.record_failure(event.id, self._retry_later(exc))
+
+    def _auth_required(self, exc: AuthError) -> None:
+        """401: stop sending until the technician logs in again; the queue stays."""
+        self.last_error = exc.message
+        self.pause()
+        self.dispatch("on_auth_required", exc.message)
+
+    def _retry_later(self, exc: BaseException) -> str:
+        """A temporary failure: show why and try again after the back-off; returns the reason."""
+        message = getattr(exc, "message", None) or repr(exc)
+        self.last_error = message
+        self._schedule_retry()
+        return message
 
     def _schedule_retry(self) -> None:
         self._cancel_retry()

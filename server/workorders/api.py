@@ -14,7 +14,6 @@ from ninja.renderers import JSONRenderer
 from pydantic import Field
 
 from server.accounts.roles import require_staff
-from server.common.exceptions import NotFound
 from server.common.schemas import BODY_ERRORS, DbId, IsoDate, errors
 from server.common.types import ApiRequest
 from server.technicians.selectors import technician_for_user
@@ -253,17 +252,8 @@ def technician_events_batch(request: ApiRequest, payload: EventBatchIn) -> dict[
     outcomes = services.technician_events_apply(
         technician=technician, events=[event.model_dump() for event in payload.events]
     )
-    last_tap: dict[int, str] = {}
-    for outcome in outcomes:
-        if outcome.work_order_id is not None:
-            last_tap[outcome.work_order_id] = outcome.client_event_id
-    jobs = []
-    for pk, event_id in last_tap.items():
-        try:
-            work_order = selectors.work_order_get_for_tap(user=request.auth, work_order_id=pk, client_event_id=event_id)
-        except NotFound:  # no longer the technician's since: the next job list drops it
-            continue
-        jobs.append(_job_out(work_order))
+    taps = [(o.work_order_id, o.client_event_id) for o in outcomes if o.work_order_id is not None]
+    jobs = [_job_out(work_order) for work_order in selectors.work_orders_after_taps(user=request.auth, taps=taps)]
     return {"results": [outcome._asdict() for outcome in outcomes], "jobs": jobs}
 
 

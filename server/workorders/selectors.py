@@ -80,16 +80,20 @@ def work_order_get_for_tap(*, user: User, work_order_id: int, client_event_id: s
         return WorkOrder.objects.select_related(*_RELATED).get(pk=work_order_id)
 
 
-def work_order_check_tap(*, user: User, work_order_id: int, client_event_id: str) -> None:
-    """:func:`work_order_get_for_tap`'s check alone (one light query, nothing loaded): raises
-    ``NotFound`` when the tap is not the user's to make or to resend."""
-    mine = Q(technician__user_id=user.pk, technician__active=True) | Q(
-        events__client_event_id=client_event_id, events__actor_id=user.pk
-    )
-    if not WorkOrder.objects.filter(mine, pk=work_order_id).exists() and not (
-        is_staff_member(user) and WorkOrder.objects.filter(pk=work_order_id).exists()
-    ):
-        raise NotFound(_missing(work_order_id), extra={"work_order_id": work_order_id})
+def work_orders_after_taps(*, user: User, taps: list[tuple[int, str]]) -> list[WorkOrder]:
+    """The orders a batch of taps ((order id, client event id), in order) touched, once each, as
+    they are now; an order that is no longer the technician's is left out (their next job list
+    drops it)."""
+    last: dict[int, str] = {}
+    for work_order_id, client_event_id in taps:
+        last[work_order_id] = client_event_id
+    out = []
+    for work_order_id, client_event_id in last.items():
+        try:
+            out.append(work_order_get_for_tap(user=user, work_order_id=work_order_id, client_event_id=client_event_id))
+        except NotFound:
+            continue
+    return out
 
 
 def work_order_list(

@@ -75,11 +75,6 @@ def test_server_url_from_arg_env_or_default(monkeypatch):
     assert parse_args(["--server", "http://10.0.2.2:8000"]).server == "http://10.0.2.2:8000"
 
 
-def test_the_old_helpers_stay_harmless_until_the_screens_use_i18n():
-    assert fonts.has_cjk() is True
-    assert fonts.tr("Today", "今天") == "Today"
-
-
 # -- buildozer.spec (the APK is built elsewhere; buildozer needs the network) ------------
 
 SPEC = MOBILE / "buildozer.spec"
